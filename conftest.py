@@ -1,0 +1,95 @@
+"""pytest wiring: options, the promise marker and the promise coverage report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from provision import promises as _promises
+from provision import topology
+
+REPORTS = Path(__file__).with_name("reports")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("underhood")
+    group.addoption("--plan", default=None, help="the plan file (default: provision/lab.yaml)")
+    group.addoption(
+        "--provider",
+        default=os.environ.get("LAB_PROVIDER", "auto"),
+        help="which lab to check: local, vagrant or auto (also LAB_PROVIDER)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "promise(*ids): the PROMISES.md promises this test checks")
+    config._underhood_coverage = _promises.Coverage(provider=config.getoption("--provider"))
+    config.pluginmanager.register(_PromiseRecorder(config._underhood_coverage), "underhood-promises")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in item.iter_markers("promise"):
+            if not mark.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.promise needs at least one promise ID")
+            bad = _promises.unknown(mark.args)
+            if bad:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: unknown promise ID(s) {', '.join(bad)}; use an ID of provision/promises.yaml"
+                )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    ids = [pid for mark in item.iter_markers("promise") for pid in mark.args]
+    if ids:
+        # user_properties travel to the xdist controller and into junit.xml.
+        report.user_properties.append(("promises", ",".join(ids)))
+    return report
+
+
+class _PromiseRecorder:
+    """Collects each promise-marked test's outcome (on the xdist controller too)."""
+
+    def __init__(self, coverage: _promises.Coverage) -> None:
+        self.coverage = coverage
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        ids = dict(report.user_properties).get("promises")
+        if not ids:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            reason = ""
+            if report.skipped and isinstance(report.longrepr, tuple):
+                reason = report.longrepr[2].removeprefix("Skipped: ")
+            self.coverage.record(ids.split(","), report.nodeid, report.outcome, reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    cov: _promises.Coverage = config._underhood_coverage
+    if not cov.results:
+        return
+    data = cov.as_json()
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "promises.json").write_text(json.dumps(data, indent=2))
+    tr = terminalreporter
+    tr.section(f"promise coverage (provider: {cov.provider})")
+    for row in data["promises"]:
+        tests = len(row["tests"])
+        reasons = {t["reason"] for t in row["tests"] if t["reason"]}
+        extra = f"  ({'; '.join(sorted(reasons))})" if row["status"] == "skipped" and reasons else ""
+        tr.write_line(f"{row['id']:<8} {row['status']:<12} {tests:>2} test(s){extra}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(data["summary"].items()))
+    tr.write_line(f"promises: {summary}; written to {REPORTS / 'promises.json'}")
+
+
+@pytest.fixture(scope="session")
+def plan(pytestconfig: pytest.Config) -> topology.Plan:
+    """The plan under test, loaded and validated once."""
+    return topology.load(pytestconfig.getoption("--plan"))

@@ -1,0 +1,47 @@
+"""The HAProxy pair: corosync membership, pacemaker resources (VIP, haproxy), haproxy.cfg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provision.render import File, render
+from provision.secrets import Secrets
+from provision.topology import Host, Plan
+
+CRM_FILE = "/etc/underhood/crm.txt"
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    address: str
+
+
+def members(plan: Plan) -> list[Member]:
+    return [Member(h.name, str(h.lab_nic.address)) for h in plan.loadbalancers]
+
+
+def crm_configuration(plan: Plan, host: Host) -> str:
+    """The documents' `crm configure` text (applied once, from the first node)."""
+    return render("loadbalancer", "crm.txt.j2", plan=plan, p=plan.pacemaker, nic=host.lab_nic.ifname)
+
+
+def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
+    dns_server = plan.networks[host.network].gateway
+    return [
+        File("/etc/corosync/corosync.conf", render("loadbalancer", "corosync.conf.j2", c=plan.corosync, nodes=members(plan))),
+        File("/etc/corosync/authkey", secrets.corosync_authkey, mode="0400"),
+        File(
+            "/etc/haproxy/haproxy.cfg",
+            render(
+                "loadbalancer",
+                "haproxy.cfg.j2",
+                plan=plan,
+                h=plan.haproxy,
+                dns_server=dns_server,
+                stats_password=secrets.haproxy_stats_password,
+            ),
+            mode="0640",
+        ),
+        File(CRM_FILE, crm_configuration(plan, host), mode="0600"),
+    ]

@@ -1,0 +1,48 @@
+"""Masters: an etcd member each (TLS), the kubeadm configuration, the node settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provision.render import File, render
+from provision.roles.kubernetes import node_files
+from provision.secrets import Secrets
+from provision.topology import Host, Plan
+
+ETCD_PKI = "/etc/kubernetes/pki/etcd"
+KUBEADM_CONFIG = "/etc/kubernetes/kubeadm-config.yaml"
+
+
+@dataclass(frozen=True)
+class EtcdMember:
+    name: str
+    address: str
+
+
+def etcd_members(plan: Plan) -> list[EtcdMember]:
+    return [EtcdMember(m.name, str(m.lab_nic.address)) for m in plan.masters]
+
+
+def etcd_endpoints(plan: Plan) -> list[str]:
+    return [f"https://{m.address}:{plan.etcd.client_port}" for m in etcd_members(plan)]
+
+
+def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
+    address = str(host.lab_nic.address)
+    return [
+        File(
+            "/etc/default/etcd",
+            render(
+                "master",
+                "etcd.env.j2",
+                plan=plan,
+                host=host,
+                address=address,
+                e=plan.etcd,
+                members=etcd_members(plan),
+                pki=ETCD_PKI,
+            ),
+        ),
+        File(KUBEADM_CONFIG, render("master", "kubeadm-config.yaml.j2", plan=plan, host=host, address=address)),
+        *node_files(),
+    ]

@@ -1,0 +1,299 @@
+"""The plan as a typed, immutable model, loaded and validated once.
+
+Parsing (types, unknown keys) is pydantic's job; the lab's own rules (overlaps, ranges,
+fault tolerance) live in :mod:`provision.validation`. Everything else reads a :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from provision.errors import PlanError
+
+DEFAULT_PLAN = Path(__file__).with_name("lab.yaml")
+
+#: The gateway's uplink: not a lab subnet, its address comes from the provider.
+WAN = "wan"
+
+IPv4 = ipaddress.IPv4Address
+Net4 = ipaddress.IPv4Network
+Role = Literal["gateway", "loadbalancer", "master", "worker", "gluster", "admin"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Lab(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    prefix: str = Field(pattern=r"^[a-z][a-z0-9]{0,3}$")
+    domain: str
+    cidr: Net4
+    pod_cidr: Net4
+    service_cidr: Net4
+
+
+class Dhcp(_Model):
+    start: IPv4
+    end: IPv4
+    lease: str = Field(pattern=r"^[0-9]+[smhd]?$")
+
+
+class Network(_Model):
+    cidr: Net4
+    gateway: IPv4
+    dhcp: Dhcp
+
+    def dhcp_range(self) -> tuple[IPv4, IPv4]:
+        return self.dhcp.start, self.dhcp.end
+
+
+class Dns(_Model):
+    upstream: tuple[IPv4, ...]
+
+
+class Vip(_Model):
+    address: IPv4
+    network: str
+    port: int = Field(ge=1, le=65535)
+
+
+class MetalLB(_Model):
+    pool: str
+    protocol: Literal["layer2"]
+    network: str
+    start: IPv4
+    end: IPv4
+    controller_replicas: int = Field(ge=1)
+
+
+class Versions(_Model):
+    debian: str
+    kubernetes: str = Field(pattern=r"^1\.[0-9]+\.[0-9]+$")
+    kubeadm_api: str
+    metallb: str
+    flannel: str
+
+
+class RoleSpec(_Model):
+    cpus: int = Field(ge=1)
+    memory_mb: int = Field(ge=128)
+    packages: tuple[str, ...] = ()
+    store_disk_gb: int | None = None
+
+
+class Roles(_Model):
+    gateway: RoleSpec
+    loadbalancer: RoleSpec
+    master: RoleSpec
+    worker: RoleSpec
+    gluster: RoleSpec
+    admin: RoleSpec
+
+
+class Nic(_Model):
+    network: str
+    ifname: str = Field(pattern=r"^[a-z][a-z0-9]{0,14}$")
+    #: A fixed address, reserved in dnsmasq (dhcp-host); None means a dynamic lease.
+    address: IPv4 | None = None
+
+
+class Host(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+    role: Role
+    nics: tuple[Nic, ...] = Field(min_length=1)
+
+    @property
+    def lab_nic(self) -> Nic:
+        """The NIC the lab itself uses (the first one that is not the gateway's uplink)."""
+        return next(n for n in self.nics if n.network != WAN)
+
+    @property
+    def network(self) -> str:
+        return self.lab_nic.network
+
+
+class Corosync(_Model):
+    cluster_name: str
+    transport: Literal["knet", "udpu", "udp"]
+    token: int = Field(ge=100)
+    token_retransmits_before_loss_const: int = Field(ge=1)
+    crypto_cipher: Literal["none", "aes128", "aes192", "aes256"]
+    crypto_hash: Literal["none", "md5", "sha1", "sha256", "sha384", "sha512"]
+    two_node: Literal[0, 1]
+    expected_votes: int = Field(ge=1)
+    port: int = Field(ge=1, le=65535)
+
+    @property
+    def consensus(self) -> int:
+        """corosync's default consensus timeout: 1.2 x token (corosync.conf(5))."""
+        return int(self.token * 1.2)
+
+
+class Pacemaker(_Model):
+    stonith_enabled: bool
+    no_quorum_policy: Literal["ignore", "stop", "freeze", "suicide", "demote"]
+    resource_stickiness: int
+    vip_resource: str
+    haproxy_resource: str
+    monitor_interval_s: int = Field(ge=1)
+    monitor_timeout_s: int = Field(ge=1)
+    migration_threshold: int = Field(ge=1)
+
+
+class Haproxy(_Model):
+    frontend: str
+    backend: str
+    balance: Literal["roundrobin", "leastconn", "source"]
+    fall: int = Field(ge=1)
+    rise: int = Field(ge=1)
+    timeout_client: str
+    timeout_server: str
+    timeout_connect: str
+    stats_port: int = Field(ge=1, le=65535)
+    stats_user: str
+
+
+class Etcd(_Model):
+    client_port: int = Field(ge=1, le=65535)
+    peer_port: int = Field(ge=1, le=65535)
+    cluster_token: str
+
+
+class StorageClass(_Model):
+    name: str
+    provisioner: str
+    reclaim_policy: Literal["Retain", "Delete"]
+    allow_volume_expansion: bool
+    volumetype: str = Field(pattern=r"^replicate:[0-9]+$")
+
+
+class Gluster(_Model):
+    volume: str
+    replica: int = Field(ge=1)
+    brick_dir: str = Field(pattern=r"^/")
+    ping_timeout_s: int = Field(ge=1)
+    storage_class: StorageClass
+
+
+class Kubernetes(_Model):
+    api_port: int = Field(ge=1, le=65535)
+    coredns_replicas: int = Field(ge=1)
+    dashboard_replicas: int = Field(ge=1)
+    nodeport: int = Field(ge=30000, le=32767)
+
+
+class Plan(_Model):
+    lab: Lab
+    networks: dict[str, Network] = Field(min_length=1)
+    dns: Dns
+    vip: Vip
+    metallb: MetalLB
+    versions: Versions
+    roles: Roles
+    base_packages: tuple[str, ...]
+    hosts: tuple[Host, ...] = Field(min_length=1)
+    corosync: Corosync
+    pacemaker: Pacemaker
+    haproxy: Haproxy
+    etcd: Etcd
+    gluster: Gluster
+    kubernetes: Kubernetes
+
+    # -- derived views: every consumer asks the plan, nobody re-derives -------------------
+    def host(self, name: str) -> Host:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def by_role(self, role: str) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.role == role)
+
+    @cached_property
+    def gateway(self) -> Host:
+        return self.by_role("gateway")[0]
+
+    @cached_property
+    def masters(self) -> tuple[Host, ...]:
+        return self.by_role("master")
+
+    @cached_property
+    def workers(self) -> tuple[Host, ...]:
+        return self.by_role("worker")
+
+    @cached_property
+    def loadbalancers(self) -> tuple[Host, ...]:
+        return self.by_role("loadbalancer")
+
+    @cached_property
+    def glusters(self) -> tuple[Host, ...]:
+        return self.by_role("gluster")
+
+    def fqdn(self, host: Host | str) -> str:
+        name = host if isinstance(host, str) else host.name
+        return f"{name}.{self.lab.domain}"
+
+    def fixed_address(self, host: Host) -> IPv4 | None:
+        """The host's lab address when the plan fixes it (reserved or gateway)."""
+        if host.role == "gateway":
+            return self.networks[host.network].gateway
+        return host.lab_nic.address
+
+    def role_packages(self, role: str) -> tuple[str, ...]:
+        return getattr(self.roles, role).packages
+
+    def all_packages(self) -> tuple[str, ...]:
+        """The union of every role's packages and the base ones, sorted (image cache key)."""
+        names = set(self.base_packages)
+        for role in Roles.model_fields:
+            names.update(self.role_packages(role))
+        return tuple(sorted(names))
+
+    def with_upstream(self, resolvers: list[IPv4]) -> Plan:
+        """The same plan with other upstream resolvers (the embedded provider's stub)."""
+        return self.model_copy(update={"dns": Dns(upstream=tuple(resolvers))})
+
+
+def etcd_fault_tolerance(members: int) -> tuple[int, int]:
+    """ETCD-02: (failure tolerance T, majority M) for a cluster of N members."""
+    return (members - 1) // 2, members // 2 + 1
+
+
+def parse(data: object, source: str = "<plan>") -> Plan:
+    """Build a Plan from already-loaded YAML data; raise PlanError on the first problem."""
+    if not isinstance(data, dict):
+        raise PlanError(source, "", data, "the plan must be a YAML mapping (see provision/lab.yaml)")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise PlanError.from_pydantic(source, exc) from None
+
+
+def load(path: Path | str | None = None, *, check: bool = True) -> Plan:
+    """Load a plan file; with ``check`` also apply every rule of provision.validation."""
+    path = Path(path) if path else DEFAULT_PLAN
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanError(
+            str(path), "", str(path), f"cannot read the plan ({exc.strerror}); pass an existing file with --plan"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise PlanError(str(path), where, getattr(exc, "problem", str(exc)), "fix the YAML syntax at that place") from None
+    plan = parse(data, str(path))
+    if check:
+        from provision.validation import validate
+
+        validate(plan, source=str(path))
+    return plan

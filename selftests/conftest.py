@@ -1,0 +1,40 @@
+"""Fixtures of the self-tests: the default plan as raw data, to mutate."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+
+import pytest
+import yaml
+
+from provision import topology
+from provision.validation import validate
+
+_RAW = yaml.safe_load(topology.DEFAULT_PLAN.read_text())
+
+
+@pytest.fixture
+def raw() -> dict:
+    """A fresh deep copy of the default plan's YAML data."""
+    return copy.deepcopy(_RAW)
+
+
+@pytest.fixture
+def build() -> Callable[[dict], topology.Plan]:
+    """Parse and validate raw plan data the way `topology.load` does."""
+
+    def _build(data: dict) -> topology.Plan:
+        plan = topology.parse(data)
+        validate(plan)
+        return plan
+
+    return _build
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (.ci/run installs it with apt-get)")
+    return path

@@ -1,0 +1,78 @@
+"""The promise marker: unknown IDs are refused; the coverage table lists every promise."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provision.promises import Coverage, promises
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
+    pytester.syspathinsert(ROOT)
+    return pytester
+
+
+def test_unknown_promise_id_is_refused(project):
+    project.makepyfile(
+        """
+        import pytest
+        @pytest.mark.promise("NET-99")
+        def test_x():
+            assert 1 + 1 == 2
+        """
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown promise ID(s) NET-99*"])
+
+
+def test_coverage_table_counts_outcomes_and_lists_uncovered(project):
+    project.makepyfile(
+        """
+        import pytest
+        @pytest.mark.promise("NET-01")
+        def test_pass():
+            assert True
+        @pytest.mark.promise("NET-02", "NET-03")
+        def test_fail():
+            assert False
+        @pytest.mark.promise("HOST-02")
+        def test_skip():
+            pytest.skip("the local provider cannot show a VM's CPU count")
+        """
+    )
+    result = project.runpytest("-p", "no:cacheprovider", "--provider", "local")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*promise coverage (provider: local)*",
+            "NET-01*passed*1 test(s)*",
+            "NET-02*failed*",
+            "HOST-02*skipped*cannot show a VM's CPU count*",
+            "LB-06*not covered*",
+        ]
+    )
+    data = json.loads((project.path / "reports" / "promises.json").read_text())
+    status = {row["id"]: row["status"] for row in data["promises"]}
+    assert status["NET-01"] == "passed" and status["NET-03"] == "failed" and status["HOST-02"] == "skipped"
+    assert data["summary"]["not covered"] == len(promises()) - 4
+
+
+def test_coverage_status_rules():
+    cov = Coverage(provider="local")
+    cov.record(["LB-06"], "a", "skipped", "no lab")
+    assert cov.status("LB-06") == "skipped"
+    cov.record(["LB-06"], "b", "passed")
+    assert cov.status("LB-06") == "passed"
+    cov.record(["LB-06"], "c", "failed")
+    assert cov.status("LB-06") == "failed"
+    assert cov.status("LB-07") == "not covered"
