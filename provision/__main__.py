@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import time
 
 from rich.console import Console
 
 from provision import topology
 from provision.errors import UnderhoodError
 from provision.validation import validate
+
+
+def providers_names() -> tuple[str, ...]:
+    from provision.providers import NAMES
+
+    return NAMES
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
@@ -22,7 +30,59 @@ def _check(args: argparse.Namespace, console: Console) -> int:
 
 
 #: Verbs of the lifecycle that later parts of underhood add; until then they say so.
-NOT_YET = {"up", "down", "status", "ssh-config", "shell", "chaos", "report", "demo"}
+NOT_YET = {"ssh-config", "chaos", "report", "demo"}
+
+
+def _provider(args: argparse.Namespace):
+    from provision import providers
+
+    plan = topology.load(args.plan)
+    return providers.get(args.provider, plan)
+
+
+def _up(args: argparse.Namespace, console: Console) -> int:
+    _provider(args).up()
+    return 0
+
+
+def _down(args: argparse.Namespace, console: Console) -> int:
+    start = time.monotonic()
+    _provider(args).down()
+    console.print(f"lab removed in {time.monotonic() - start:.1f} s")
+    return 0
+
+
+def _status(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from provision.providers.local.steps.etcd import etcdctl
+    from provision.providers.local.steps.loadbalancer import vip_holder
+
+    p = _provider(args)
+    table = Table(title=f"lab {p.plan.lab.name} ({p.name} provider)")
+    for col in ("host", "role", "state", "address"):
+        table.add_column(col)
+    states = p.hosts()
+    for h in states:
+        table.add_row(h.name, h.role, h.state, h.address or "-")
+    console.print(table)
+    running = {h.name for h in states if h.state == "running"}
+    if running:
+        console.print(f"VIP {p.plan.vip.address} held by: {vip_holder(p) or 'nobody'}")
+        master = next((m.name for m in p.plan.masters if m.name in running), None)
+        if master:
+            res = etcdctl(p, master, "endpoint", "status", "-w", "simple")
+            leader = [ln.split(",")[0] for ln in res.stdout.splitlines() if ln.split(", ")[4:5] == ["true"]]
+            console.print(f"etcd leader: {leader[0] if leader else 'none'}")
+    return 0
+
+
+def _shell(args: argparse.Namespace, console: Console) -> int:
+    p = _provider(args)
+    leader = p.container(args.host).leader()
+    if leader is None:
+        raise UnderhoodError(f"{args.host} is not running; start the lab with `python -m provision up`")
+    return subprocess.call(["nsenter", "-t", str(leader), "-a", "--", *(args.command or ["bash", "-l"])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="validate the plan and print it with the documents' errata")
     p.add_argument("--plan", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_check)
+    for verb, func, text in (
+        ("up", _up, "create the lab's hosts and networks and configure them (idempotent)"),
+        ("down", _down, "remove every host, network and leftover of the lab"),
+        ("status", _status, "each host's state and address, the VIP holder, the etcd leader"),
+    ):
+        v = sub.add_parser(verb, help=text)
+        v.add_argument("--provider", default=None, choices=providers_names(), help="local, vagrant or auto (LAB_PROVIDER)")
+        v.set_defaults(func=func)
+    v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
+    v.add_argument("--provider", default=None, choices=providers_names())
+    v.add_argument("host")
+    v.add_argument("command", nargs=argparse.REMAINDER)
+    v.set_defaults(func=_shell)
     args = parser.parse_args(argv)
     console = Console()
     try:

@@ -1,0 +1,33 @@
+"""Providers turn the plan into running hosts. ``get(name)`` picks one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from provision.errors import ProviderError
+from provision.providers.base import Provider
+from provision.topology import Plan
+
+NAMES = ("local", "vagrant", "auto")
+
+
+def choose(name: str | None) -> str:
+    """Resolve ``auto`` (and LAB_PROVIDER): vagrant where Vagrant and VirtualBox are installed."""
+    name = name or os.environ.get("LAB_PROVIDER") or "auto"
+    if name not in NAMES:
+        raise ProviderError(f"unknown provider {name!r}: use one of {', '.join(NAMES)} (--provider or LAB_PROVIDER)")
+    if name == "auto":
+        name = "vagrant" if shutil.which("vagrant") and shutil.which("VBoxManage") else "local"
+    return name
+
+
+def get(name: str | None, plan: Plan) -> Provider:
+    name = choose(name)
+    if name == "vagrant":
+        raise ProviderError(
+            "the vagrant provider is not part of underhood yet; use --provider local (systemd-nspawn, needs root on Linux)"
+        )
+    from provision.providers.local import LocalProvider
+
+    return LocalProvider(plan)

@@ -1,0 +1,64 @@
+"""The provider contract: small, and knows nothing about Kubernetes."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from provision.topology import Plan
+
+
+@dataclass(frozen=True)
+class HostState:
+    name: str
+    role: str
+    state: str  # "running", "stopped", "absent"
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class Provider(abc.ABC):
+    name: str
+    #: What this provider can offer, so tests that need more skip with the reason.
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    @abc.abstractmethod
+    def up(self) -> None: ...
+
+    @abc.abstractmethod
+    def down(self) -> None: ...
+
+    @abc.abstractmethod
+    def hosts(self) -> list[HostState]: ...
+
+    @abc.abstractmethod
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result: ...
+
+    @abc.abstractmethod
+    def poweroff(self, host: str) -> None: ...
+
+    @abc.abstractmethod
+    def start(self, host: str) -> None: ...
+
+    @abc.abstractmethod
+    def isolate(self, host: str) -> None: ...
+
+    @abc.abstractmethod
+    def heal(self, host: str) -> None: ...
+
+    def kill(self, host: str, process: str) -> Result:
+        """SIGKILL a service's processes on a host (systemd restarts it if its unit says so)."""
+        return self.run(host, ["systemctl", "kill", "--signal=SIGKILL", process])

@@ -1,0 +1,181 @@
+"""The embedded local provider: every host of the plan as a systemd-nspawn container on
+this machine, every subnet a bridge with no uplink, the outside a namespace of ours."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from provision.errors import ProviderError
+from provision.providers.base import HostState, Provider, Result
+from provision.providers.local import image
+from provision.providers.local.container import Container, Link
+from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
+from provision.providers.local.system import links_with_prefix, remove_tree, sh
+from provision.topology import WAN, Host, Plan
+
+STATE_ROOT = Path("/var/lib/underhood")
+TOOLS = {"systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "ip": "iproute2", "nsenter": "util-linux",
+         "dnsmasq": "dnsmasq-base", "openssl": "openssl", "ssh-keygen": "openssh-client"}
+
+
+def _compact(name: str) -> str:
+    return name.replace("-", "")[:10]
+
+
+class LocalProvider(Provider):
+    name = "local"
+    capabilities = frozenset({"nspawn", "real-daemons"})
+
+    def __init__(self, plan: Plan, log=print) -> None:
+        # In this provider upstream DNS is our stub, never the documents' real resolvers.
+        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]))
+        self.log = log
+        self.prefix = plan.lab.prefix
+        self.state = STATE_ROOT / plan.lab.name
+        self.outside = Outside(f"{self.prefix}-outside", self.state / "outside")
+
+    # -- naming -----------------------------------------------------------------------------
+    def bridge(self, network: str) -> str:
+        return f"{self.prefix}-{network}"
+
+    def container(self, host: Host | str) -> Container:
+        host = self.plan.host(host) if isinstance(host, str) else host
+        links = [
+            Link(f"{self.prefix}-{_compact(host.name)}{i}", nic.ifname, None if nic.network == WAN else self.bridge(nic.network))
+            for i, nic in enumerate(host.nics)
+        ]
+        fuse = host.role in ("gluster", "master", "worker", "admin")
+        return Container(f"{self.prefix}-{host.name}", host.name, self.state / "hosts" / host.name, self._image_path(), links, fuse)
+
+    def _image_path(self) -> Path:
+        return image.image_dir(self.plan)
+
+    def _guarded_ranges(self) -> list[str]:
+        return [str(self.plan.lab.cidr), str(OUTSIDE_NET), str(self.plan.lab.pod_cidr)]
+
+    # -- prerequisites ----------------------------------------------------------------------
+    def check_machine(self) -> None:
+        if platform.system() != "Linux":
+            raise ProviderError("the local provider needs Linux; use --provider vagrant (VirtualBox) elsewhere")
+        if os.geteuid() != 0:
+            raise ProviderError("the local provider needs root (namespaces, bridges, mounts): run as root, or use --provider vagrant")
+        if "overlay" not in Path("/proc/filesystems").read_text():
+            raise ProviderError("the kernel has no overlayfs (modprobe overlay), or use --provider vagrant")
+        missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+        if missing:
+            self.log(f"installing {', '.join(missing)} with apt-get")
+            res = sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, check=False, timeout=600)
+            if res.returncode != 0:
+                raise ProviderError(f"install them first: apt-get install {' '.join(missing)}")
+
+    # -- networks ---------------------------------------------------------------------------
+    def _networks_up(self) -> None:
+        # Guard: nothing for a lab or outside address can leave through the real network.
+        for cidr in self._guarded_ranges():
+            sh("ip", "route", "replace", "unreachable", cidr)
+        for network in self.plan.networks:
+            br = self.bridge(network)
+            if not Path(f"/sys/class/net/{br}").exists():
+                sh("ip", "link", "add", "name", br, "type", "bridge")
+            # No address, no forwarding on the machine's side: a switch, not a router.
+            sh("sysctl", "-q", "-w", f"net.ipv4.conf.{br}.forwarding=0", check=False)
+            sh("ip", "link", "set", "dev", br, "up")
+        self.outside.state.mkdir(parents=True, exist_ok=True)
+        self.outside.create()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def up(self) -> None:
+        from provision.providers.local.pipeline import Pipeline
+
+        self.check_machine()
+        Pipeline(self).run()
+
+    def boot_hosts(self, hosts: list[Host]) -> None:
+        containers = [self.container(h) for h in hosts]
+        for c in containers:
+            c.prepare()
+        for c in containers:
+            c.boot()
+        for c in containers:
+            c.attach_links()
+        with ThreadPoolExecutor(max_workers=len(containers) or 1) as pool:
+            list(pool.map(lambda c: c.wait_booted(), containers))
+
+    def down(self) -> None:
+        self.log(f"removing the lab {self.plan.lab.name} (prefix {self.prefix}-)")
+        hosts_dir = self.state / "hosts"
+        names = [p.name for p in hosts_dir.iterdir()] if hosts_dir.exists() else []
+        known = {h.name for h in self.plan.hosts}
+        for name in names:
+            if name in known:
+                self.container(name).destroy()
+            else:
+                remove_tree(hosts_dir / name)
+        self.outside.delete()
+        for link in links_with_prefix(f"{self.prefix}-"):
+            sh("ip", "link", "delete", "dev", link, check=False)
+        remove_tree(self.state)
+        # Only now that every process of the lab has ended: lift the guard routes.
+        for cidr in self._guarded_ranges():
+            sh("ip", "route", "del", "unreachable", cidr, check=False)
+
+    def hosts(self) -> list[HostState]:
+        out = []
+        for h in self.plan.hosts:
+            c = self.container(h)
+            if not c.dir.exists():
+                out.append(HostState(h.name, h.role, "absent", None))
+                continue
+            state = "running" if c.running() else "stopped"
+            address = self.address(h) if state == "running" else None
+            out.append(HostState(h.name, h.role, state, address))
+        return out
+
+    def address(self, host: Host) -> str | None:
+        res = self.container(host).run(["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
+        for line in res.stdout.splitlines():
+            addr = line.split()[3].split("/")[0]
+            if addr != str(self.plan.vip.address):
+                return addr
+        return None
+
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        return self.container(host).run(argv, timeout=timeout, input=input)
+
+    def poweroff(self, host: str) -> None:
+        self.container(host).poweroff()
+
+    def start(self, host: str) -> None:
+        self.boot_hosts([self.plan.host(host)])
+        if self.plan.host(host).role == "gateway":
+            self.outside.attach(self.container(host).links[0].host_side)
+
+    def isolate(self, host: str) -> None:
+        # Cut the switch port, not the host's interface (its routes survive the heal).
+        for ln in self.container(host).links:
+            if ln.bridge:
+                sh("ip", "link", "set", "dev", ln.host_side, "down")
+
+    def heal(self, host: str) -> None:
+        for ln in self.container(host).links:
+            if ln.bridge:
+                sh("ip", "link", "set", "dev", ln.host_side, "up")
+
+    def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
+        """Poll ``check()`` until it returns something truthy; bounded in time."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = check()
+            if last:
+                return last
+            time.sleep(interval)
+        raise ProviderError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+__all__ = ["WAN_ADDRESS", "LocalProvider"]

@@ -1,0 +1,200 @@
+"""One lab host as a systemd-nspawn container: Debian with systemd as PID 1 on an overlay of
+the shared base image, with its own machine-id, hostname and network namespace.
+
+The machine has no systemd PID 1, hence no machined: nspawn runs with --register=no
+--keep-unit from a cgroup of its own, and commands enter the container with nsenter."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import ProviderError
+from provision.providers.base import Result
+from provision.providers.local.system import mounts_under, remove_tree, sh
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Hierarchies nspawn's --keep-unit uses (unified, name=systemd) and memory for accounting.
+CGROUPS = ("unified", "systemd", "memory")
+
+
+@dataclass(frozen=True)
+class Link:
+    host_side: str  # in the machine's root namespace, enslaved to a bridge (or moved away)
+    inside: str  # the interface name inside the container (the plan's ifname)
+    bridge: str | None
+
+
+class Container:
+    def __init__(self, machine: str, hostname: str, directory: Path, image: Path, links: list[Link], fuse: bool) -> None:
+        self.machine = machine
+        self.hostname = hostname
+        self.dir = directory
+        self.image = image
+        self.links = links
+        self.fuse = fuse
+        self.root = directory / "root"
+        self.pidfile = directory / "nspawn.pid"
+        self.log = directory / "nspawn.log"
+
+    # -- disk -------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the overlay (idempotent): identity first, before anything boots."""
+        upper, work = self.dir / "upper", self.dir / "work"
+        first = not upper.exists()
+        for d in (upper, work, self.root):
+            d.mkdir(parents=True, exist_ok=True)
+        if first:
+            (upper / "etc").mkdir(exist_ok=True)
+            (upper / "etc/hostname").write_text(self.hostname + "\n")
+            (upper / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+        if str(self.root.resolve()) not in mounts_under(self.root):
+            sh("mount", "-t", "overlay", f"{self.machine}-ovl", "-o",
+               f"lowerdir={self.image},upperdir={upper},workdir={work}", str(self.root))
+        if first:
+            # Own SSH host keys per host (the base has none).
+            sh("ssh-keygen", "-q", "-A", "-f", str(self.root), check=False)
+
+    def write(self, path: str, content: str | bytes, mode: str = "0644") -> bool:
+        """Write a file into the host; return True when it changed."""
+        target = self.root / path.lstrip("/")
+        data = content.encode() if isinstance(content, str) else content
+        if target.exists() and target.read_bytes() == data and oct(target.stat().st_mode & 0o777)[2:] == mode.lstrip("0"):
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".uh-new")
+        tmp.write_bytes(data)
+        tmp.chmod(int(mode, 8))
+        tmp.replace(target)
+        return True
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def nspawn_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if b"systemd-nspawn" in cmdline and f"--machine={self.machine}".encode() in cmdline else None
+
+    def leader(self) -> int | None:
+        pid = self.nspawn_pid()
+        if pid is None:
+            return None
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            if children:
+                return int(children[0])
+        return None
+
+    def running(self) -> bool:
+        return self.leader() is not None
+
+    def boot(self) -> None:
+        if self.nspawn_pid():
+            return
+        argv = [
+            "systemd-nspawn", "--boot", "-D", str(self.root), f"--machine={self.machine}",
+            "--register=no", "--keep-unit", "--private-network",
+            "--console=passive", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+        ]
+        argv += [f"--network-veth-extra={ln.host_side}:{ln.inside}" for ln in self.links]
+        if self.fuse:
+            argv.append("--bind=/dev/fuse")
+        machine = self.machine
+
+        def own_cgroups() -> None:
+            # --keep-unit makes the caller's cgroup the container's: give it its own.
+            os.setsid()
+            for ctl in CGROUPS:
+                d = CGROUP_ROOT / ctl / f"{machine}.scope"
+                if (CGROUP_ROOT / ctl).is_dir():
+                    d.mkdir(exist_ok=True)
+                    (d / "cgroup.procs").write_text(str(os.getpid()))
+
+        with open(self.log, "ab") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=own_cgroups)
+        self.pidfile.write_text(str(proc.pid))
+
+    def attach_links(self, timeout: float = 10) -> None:
+        """Enslave the host side of each veth to its bridge as soon as nspawn creates it."""
+        deadline = time.monotonic() + timeout
+        pending = [ln for ln in self.links if ln.bridge]
+        while pending and time.monotonic() < deadline:
+            for ln in list(pending):
+                if Path(f"/sys/class/net/{ln.host_side}").exists():
+                    sh("ip", "link", "set", "dev", ln.host_side, "master", ln.bridge, "up")
+                    pending.remove(ln)
+            if pending:
+                time.sleep(0.02)
+        if pending:
+            raise ProviderError(f"{self.hostname}: nspawn did not create {[p.host_side for p in pending]} (see {self.log})")
+
+    def wait_booted(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.leader():
+                res = self.run(["systemctl", "is-system-running"], timeout=10)
+                if res.stdout.strip() in ("running", "degraded"):
+                    return
+            time.sleep(0.1)
+        raise ProviderError(f"{self.hostname} did not boot within {timeout:.0f} s (see {self.log})")
+
+    def run(self, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        leader = self.leader()
+        if leader is None:
+            return Result(255, "", f"{self.hostname} is not running")
+        try:
+            res = subprocess.run(["nsenter", "-t", str(leader), "-a", "--", *argv], capture_output=True, text=True,
+                                 timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
+        return Result(res.returncode, res.stdout, res.stderr)
+
+    def poweroff(self) -> None:
+        """Hard power-off: SIGKILL the container's PID 1 (never nspawn, which would orphan it)."""
+        leader = self.leader()
+        if leader:
+            os.kill(leader, signal.SIGKILL)
+        self._wait_nspawn_exit(15)
+
+    def _wait_nspawn_exit(self, timeout: float) -> None:
+        pid = self.nspawn_pid()
+        deadline = time.monotonic() + timeout
+        while pid and time.monotonic() < deadline and self.nspawn_pid():
+            time.sleep(0.05)
+        if self.nspawn_pid():
+            os.kill(pid, signal.SIGKILL)  # started by us: its PID is in our pidfile
+        self.pidfile.unlink(missing_ok=True)
+        self._cleanup_runtime()
+
+    def _cleanup_runtime(self) -> None:
+        # nspawn leaves these behind where /run is not a tmpfs (the notes' pitfall 4).
+        remove_tree(Path("/run/systemd/nspawn/propagate") / self.machine)
+        for ctl in CGROUPS:
+            scope = CGROUP_ROOT / ctl / f"{self.machine}.scope"
+            if scope.is_dir():
+                for d in sorted((p for p in scope.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                    try:
+                        d.rmdir()
+                    except OSError:
+                        pass
+                try:
+                    scope.rmdir()
+                except OSError:
+                    pass
+
+    def destroy(self) -> None:
+        self.poweroff()
+        remove_tree(self.dir)

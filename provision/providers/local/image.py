@@ -1,0 +1,85 @@
+"""The base image: Debian from Debian's packages (mmdebstrap), shared read-only by every host.
+
+Cached under a content hash of the package list, so it is rebuilt only when that changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from provision.errors import ProviderError
+from provision.providers.local.system import remove_tree
+from provision.topology import Plan
+
+CACHE = Path("/var/cache/underhood/images")
+
+#: What every lab host needs besides the plan's packages: systemd as PID 1, networkd's DHCP
+#: client, and the tools the roles and the conformance suite call.
+SYSTEM_PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "iputils-ping", "procps",
+    "python3", "netcat-openbsd", "ca-certificates", "openssl", "dnsutils", "fuse3", "kmod",
+    "iptables", "curl", "systemd-resolved",
+)
+#: Plan packages that have no use in a container and slow its boot or build.
+SKIPPED_IN_CONTAINERS = ("cloud-init", "ntpsec", "resolvconf", "ntopng")
+
+#: Debian enables these at install; no service may start in the base (own ids, own data).
+DISABLE = ("corosync", "pacemaker", "etcd", "haproxy", "dnsmasq", "glusterd", "logd", "e2scrub_reap",
+           "ssh", "systemd-timesyncd", "apt-daily.timer", "apt-daily-upgrade.timer")
+
+
+def packages(plan: Plan) -> list[str]:
+    wanted = set(SYSTEM_PACKAGES) | set(plan.all_packages())
+    return sorted(wanted - set(SKIPPED_IN_CONTAINERS))
+
+
+def image_dir(plan: Plan) -> Path:
+    key = hashlib.sha256(("\n".join([plan.versions.debian, *packages(plan)])).encode()).hexdigest()[:12]
+    return CACHE / f"{plan.versions.debian}-{key}"
+
+
+def ensure(plan: Plan, log=print) -> Path:
+    """Return the cached image for the plan, building it first when it is missing."""
+    target = image_dir(plan)
+    if (target / ".complete").exists():
+        return target
+    if shutil.which("mmdebstrap") is None:
+        raise ProviderError("mmdebstrap is missing: apt-get install mmdebstrap")
+    partial = target.with_name(target.name + ".partial")
+    remove_tree(partial)  # a killed build can leave /proc and /sys mounted inside
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    suite = plan.versions.debian
+    log(f"building the base image {target.name} ({len(packages(plan))} packages) with mmdebstrap")
+    cmd = [
+        "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(packages(plan))}", "--components=main",
+        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        suite, str(partial),
+        f"deb http://deb.debian.org/debian {suite} main",
+        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb http://deb.debian.org/debian-security {suite}-security main",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ProviderError(f"mmdebstrap failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+    _prepare(partial)
+    partial.rename(target)
+    (target / ".complete").touch()
+    return target
+
+
+def _prepare(root: Path) -> None:
+    """Make the tree a neutral base: no identity, no enabled daemons."""
+    subprocess.run(["systemctl", f"--root={root}", "disable", *DISABLE], capture_output=True)
+    subprocess.run(["systemctl", f"--root={root}", "enable", "systemd-networkd"], check=True, capture_output=True)
+    subprocess.run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
+    for key in root.glob("etc/ssh/ssh_host_*"):
+        key.unlink()
+    (root / "etc/machine-id").write_text("")
+    journald = root / "etc/systemd/journald.conf.d"
+    journald.mkdir(parents=True, exist_ok=True)
+    # The journal in memory: no 8 MB preallocation per boot in every overlay.
+    (journald / "underhood.conf").write_text("[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n")

@@ -1,0 +1,66 @@
+"""The ordered steps that build the lab, as the documents do: gateway first (DHCP and DNS
+for everyone), then every other host, the load-balancer pair, etcd, Gluster. Each step is
+idempotent, so re-running `up` on a half-built lab finishes it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+
+from provision import roles
+from provision.providers.local import image, netconfig
+from provision.providers.local.steps import etcd, gateway, gluster, loadbalancer
+from provision.secrets import Secrets
+
+
+class Pipeline:
+    def __init__(self, provider) -> None:
+        self.p = provider
+        self.console = Console(stderr=True)
+        self.timings: dict[str, float] = {}
+
+    def step(self, name: str, fn: Callable[[], None]) -> None:
+        start = time.monotonic()
+        with self.console.status(f"[bold]{name}[/] ..."):
+            fn()
+        took = time.monotonic() - start
+        self.timings[name] = took
+        self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
+
+    def run(self) -> None:
+        p = self.p
+        plan = p.plan
+        start = time.monotonic()
+        self.step("base image", lambda: image.ensure(plan, log=self.console.print))
+        self.step("networks", p._networks_up)
+        secrets = Secrets.load_or_create(p.state / "secrets")
+
+        def write_files() -> None:
+            for host in plan.hosts:
+                c = p.container(host)
+                c.prepare()
+                for f in [*netconfig.files(plan, host), *roles.files_for(plan, host, secrets)]:
+                    c.write(f.path, f.content, f.mode)
+                # DHCP hosts resolve through resolved (servers and search domain from the
+                # lease); the gateway through its own dnsmasq, with resolved masked.
+                link, target = (
+                    (c.root / "etc/systemd/system/systemd-resolved.service", "/dev/null")
+                    if host.role == "gateway"
+                    else (c.root / "etc/resolv.conf", "/run/systemd/resolve/stub-resolv.conf")
+                )
+                if not link.is_symlink():
+                    link.unlink(missing_ok=True)
+                    link.symlink_to(target)
+
+        self.step("host files", write_files)
+        self.step(f"boot {plan.gateway.name}", lambda: p.boot_hosts([plan.gateway]))
+        self.step("gateway: outside, NAT, dnsmasq", lambda: gateway.apply(p))
+        others = [h for h in plan.hosts if h.role != "gateway"]
+        self.step(f"boot {len(others)} hosts", lambda: p.boot_hosts(others))
+        self.step("addresses by DHCP", lambda: gateway.wait_for_leases(p))
+        self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
+        self.step("etcd: three members over TLS", lambda: etcd.apply(p))
+        self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
+        self.console.print(f"[bold green]lab up[/] in {time.monotonic() - start:.1f} s")
