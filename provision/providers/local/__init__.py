@@ -38,6 +38,22 @@ class LocalProvider(Provider):
         self.prefix = plan.lab.prefix
         self.state = STATE_ROOT / plan.lab.name
         self.outside = Outside(f"{self.prefix}-outside", self.state / "outside")
+        #: What this run changed on the lab (empty on an `up` of a lab that is already right).
+        self.changes: list[str] = []
+
+    def changed(self, what: str) -> None:
+        self.changes.append(what)
+
+    def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
+        """Start (and enable) units that are not active yet; a no-op when they are."""
+        from provision.providers.local.steps import must
+
+        for unit in units:
+            if self.run(host, ["systemctl", "is-active", "--quiet", unit], timeout=20).ok:
+                continue
+            argv = ["systemctl", "enable", "--now", unit] if enable else ["systemctl", "start", unit]
+            must(self.run(host, argv, timeout=120), f"{host}: start {unit}")
+            self.changed(f"{host}: started {unit}")
 
     # -- naming -----------------------------------------------------------------------------
     def bridge(self, network: str) -> str:
@@ -96,11 +112,12 @@ class LocalProvider(Provider):
         Pipeline(self).run()
 
     def boot_hosts(self, hosts: list[Host]) -> None:
-        containers = [self.container(h) for h in hosts]
+        containers = [self.container(h) for h in hosts if not self.container(h).running()]
         for c in containers:
             c.prepare()
         for c in containers:
             c.boot()
+            self.changed(f"{c.hostname}: booted")
         for c in containers:
             c.attach_links()
         with ThreadPoolExecutor(max_workers=len(containers) or 1) as pool:

@@ -32,29 +32,34 @@ class Outside:
             sh("ip", "netns", "add", self.netns)
         sh("ip", "-n", self.netns, "link", "set", "dev", "lo", "up")
 
-    def attach(self, link: str) -> None:
-        """Move the gateway's uplink (host side) in here and give it the outside address."""
-        if Path(f"/sys/class/net/{link}").exists():
+    def attach(self, link: str) -> bool:
+        """Move the gateway's uplink (host side) in here and give it the outside address;
+        return True when it was not attached yet."""
+        moved = Path(f"/sys/class/net/{link}").exists()
+        if moved:
             sh("ip", "link", "set", "dev", link, "netns", self.netns)
         sh("ip", "-n", self.netns, "addr", "replace", f"{OUTSIDE_ADDRESS}/{OUTSIDE_NET.prefixlen}", "dev", link)
         sh("ip", "-n", self.netns, "link", "set", "dev", link, "up")
+        return moved
 
-    def _start(self, name: str, argv: list[str]) -> None:
+    def _start(self, name: str, argv: list[str]) -> bool:
         pidfile = self.state / f"{name}.pid"
         if _alive(pidfile):
-            return
+            return False
         log = open(self.state / f"{name}.log", "ab")
         proc = subprocess.Popen(["ip", "netns", "exec", self.netns, *argv], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True)
         pidfile.write_text(str(proc.pid))
+        return True
 
-    def start_services(self) -> None:
-        self._start("stub-dns", [
+    def start_services(self) -> bool:
+        started = self._start("stub-dns", [
             "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
             f"--listen-address={OUTSIDE_ADDRESS}", f"--address=/{STUB_NAME}/{OUTSIDE_ADDRESS}", "--log-queries",
             "--log-facility=-", "--user=root", "--pid-file=",
         ])
-        self._start("service", [sys.executable, "-m", "provision.providers.local.peer_echo", str(OUTSIDE_ADDRESS), str(SERVICE_PORT)])
+        started |= self._start("service", [sys.executable, "-m", "provision.providers.local.peer_echo", str(OUTSIDE_ADDRESS), str(SERVICE_PORT)])
+        return started
 
     def stop_services(self) -> None:
         for pidfile in self.state.glob("*.pid"):

@@ -4,6 +4,7 @@ idempotent, so re-running `up` on a half-built lab finishes it."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -42,7 +43,8 @@ class Pipeline:
                 c = p.container(host)
                 c.prepare()
                 for f in [*netconfig.files(plan, host), *roles.files_for(plan, host, secrets)]:
-                    c.write(f.path, f.content, f.mode)
+                    if c.write(f.path, f.content, f.mode):
+                        p.changed(f"{host.name}: wrote {f.path}")
                 # DHCP hosts resolve through resolved (servers and search domain from the
                 # lease); the gateway through its own dnsmasq, with resolved masked.
                 link, target = (
@@ -53,6 +55,7 @@ class Pipeline:
                 if not link.is_symlink():
                     link.unlink(missing_ok=True)
                     link.symlink_to(target)
+                    p.changed(f"{host.name}: linked {link.name}")
 
         self.step("host files", write_files)
         self.step(f"boot {plan.gateway.name}", lambda: p.boot_hosts([plan.gateway]))
@@ -63,4 +66,7 @@ class Pipeline:
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
         self.step("etcd: three members over TLS", lambda: etcd.apply(p))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
-        self.console.print(f"[bold green]lab up[/] in {time.monotonic() - start:.1f} s")
+        total = time.monotonic() - start
+        summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
+        (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))
+        self.console.print(f"[bold green]lab up[/] in {total:.1f} s, {len(p.changes)} change(s)")

@@ -29,24 +29,28 @@ def apply(p) -> None:
         pki.ensure_cert(d, f"{m.name}-peer", m.name, sans, "serverAuth,clientAuth")
     pki.ensure_cert(d, "healthcheck-client", "kube-etcd-healthcheck-client", [], "clientAuth")
     pki.ensure_cert(d, "client", "underhood-client", [], "clientAuth")
-    ca = (d / "ca.crt").read_text()
+    def put(host, path: str, source: str, mode: str = "0644") -> None:
+        if p.container(host).write(path, (d / source).read_text(), mode):
+            p.changed(f"{host.name}: wrote {path}")
+
     for m in plan.masters:
-        c = p.container(m)
-        c.write(f"{ETCD_PKI}/ca.crt", ca)
+        put(m, f"{ETCD_PKI}/ca.crt", "ca.crt")
         for kind in ("server", "peer"):
-            c.write(f"{ETCD_PKI}/{kind}.crt", (d / f"{m.name}-{kind}.crt").read_text())
-            c.write(f"{ETCD_PKI}/{kind}.key", (d / f"{m.name}-{kind}.key").read_text(), mode="0600")
-        c.write(f"{ETCD_PKI}/healthcheck-client.crt", (d / "healthcheck-client.crt").read_text())
-        c.write(f"{ETCD_PKI}/healthcheck-client.key", (d / "healthcheck-client.key").read_text(), mode="0600")
-        must(c.run(["chown", "etcd:etcd", f"{ETCD_PKI}/server.key", f"{ETCD_PKI}/peer.key"]), f"{m.name}: chown keys")
+            put(m, f"{ETCD_PKI}/{kind}.crt", f"{m.name}-{kind}.crt")
+            put(m, f"{ETCD_PKI}/{kind}.key", f"{m.name}-{kind}.key", "0600")
+        put(m, f"{ETCD_PKI}/healthcheck-client.crt", "healthcheck-client.crt")
+        put(m, f"{ETCD_PKI}/healthcheck-client.key", "healthcheck-client.key", "0600")
+        must(p.run(m.name, ["chown", "etcd:etcd", f"{ETCD_PKI}/server.key", f"{ETCD_PKI}/peer.key"]), f"{m.name}: chown keys")
     for admin in plan.by_role("admin"):
-        c = p.container(admin)
-        c.write(f"{CLIENT_DIR}/ca.crt", ca)
-        c.write(f"{CLIENT_DIR}/client.crt", (d / "client.crt").read_text())
-        c.write(f"{CLIENT_DIR}/client.key", (d / "client.key").read_text(), mode="0600")
+        put(admin, f"{CLIENT_DIR}/ca.crt", "ca.crt")
+        put(admin, f"{CLIENT_DIR}/client.crt", "client.crt")
+        put(admin, f"{CLIENT_DIR}/client.key", "client.key", "0600")
     for m in plan.masters:
+        if p.run(m.name, ["systemctl", "is-active", "--quiet", "etcd"]).ok:
+            continue
         must(p.run(m.name, ["systemctl", "enable", "etcd"]), f"{m.name}: enable etcd")
         # --no-block: the first member waits for its peers before it reports ready.
         must(p.run(m.name, ["systemctl", "start", "--no-block", "etcd"]), f"{m.name}: start etcd")
+        p.changed(f"{m.name}: started etcd")
     first = plan.masters[0].name
     p.wait_for("a healthy etcd cluster", lambda: etcdctl(p, first, "endpoint", "health").ok, 60, interval=0.5)

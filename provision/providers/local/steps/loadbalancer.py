@@ -18,7 +18,7 @@ def vip_holder(p) -> str | None:
 def apply(p, secrets) -> None:
     lbs = p.plan.loadbalancers
     for h in lbs:
-        must(p.run(h.name, ["systemctl", "enable", "--now", "corosync", "pacemaker"]), f"{h.name}: start corosync, pacemaker")
+        p.ensure_active(h.name, "corosync", "pacemaker")
     first = lbs[0].name
 
     def quorate() -> bool:
@@ -31,6 +31,7 @@ def apply(p, secrets) -> None:
     existing = p.run(first, ["crm_resource", "--list-raw"], timeout=20).stdout.split()
     if p.plan.pacemaker.vip_resource not in existing:
         must(p.run(first, ["crm", "configure", "load", "update", CRM_FILE], timeout=120), f"{first}: crm configure")
+        p.changed(f"{first}: loaded the crm configuration")
     p.wait_for("the VIP on one load balancer", lambda: vip_holder(p), 60)
     holder = vip_holder(p)
     p.wait_for(f"haproxy on {holder}", lambda: p.run(holder, ["systemctl", "is-active", "haproxy"], timeout=10).ok, 60)
