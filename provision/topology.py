@@ -145,6 +145,7 @@ class Pacemaker(_Model):
     monitor_interval_s: int = Field(ge=1)
     monitor_timeout_s: int = Field(ge=1)
     migration_threshold: int = Field(ge=1)
+    dc_deadtime_s: int = Field(ge=1)
 
 
 class Haproxy(_Model):

@@ -15,11 +15,28 @@ def vip_holder(p) -> str | None:
     return None
 
 
+CIB = "/var/lib/pacemaker/cib/cib.xml"
+
+
+def seed_cib(p, host: str) -> None:
+    """Before pacemaker's first start, load the crm configuration into its CIB offline, so
+    the cluster starts with its properties (dc-deadtime) and resources already there."""
+    if p.run(host, ["test", "-e", CIB]).ok:
+        return
+    script = (
+        f"set -e; t=$(mktemp); cibadmin --empty > $t; CIB_file=$t crm configure load update {CRM_FILE} >/dev/null; "
+        f"install -o hacluster -g haclient -m 0600 $t {CIB}; rm -f $t"
+    )
+    must(p.run(host, ["sh", "-c", script], timeout=120), f"{host}: seed the CIB")
+    p.changed(f"{host}: seeded the CIB with the crm configuration")
+
+
 def apply(p, secrets) -> None:
     lbs = p.plan.loadbalancers
+    first = lbs[0].name
+    seed_cib(p, first)
     for h in lbs:
         p.ensure_active(h.name, "corosync", "pacemaker")
-    first = lbs[0].name
 
     def quorate() -> bool:
         res = p.run(first, ["corosync-quorumtool", "-s"], timeout=10)
