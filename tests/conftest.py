@@ -1,0 +1,39 @@
+"""Fixtures of the conformance suite: the running lab and its hosts (testinfra)."""
+
+from __future__ import annotations
+
+import pytest
+
+from provision import hostaccess, providers
+from provision.errors import UnderhoodError
+from provision.topology import Plan
+
+
+@pytest.fixture(scope="session")
+def lab(plan: Plan, pytestconfig: pytest.Config):
+    """The provider of the running lab; skips the test when no lab is up."""
+    try:
+        provider = providers.get(pytestconfig.getoption("--provider"), plan)
+    except UnderhoodError as exc:
+        pytest.skip(f"no provider: {exc}")
+    if not hasattr(provider, "container") or not provider.container(plan.gateway).running():
+        pytest.skip(f"no lab is up ({provider.name} provider): run `tox -e provision` first")
+    return provider
+
+
+@pytest.fixture(scope="session")
+def host(lab):
+    """host(name) -> a testinfra Host on that lab host."""
+    cache: dict[str, object] = {}
+
+    def _get(name: str):
+        if name not in cache:
+            cache[name] = hostaccess.host(lab, name)
+        return cache[name]
+
+    return _get
+
+
+def needs(lab, capability: str, why: str) -> None:
+    if capability not in lab.capabilities:
+        pytest.skip(f"the {lab.name} provider cannot show this: {why}")

@@ -1,0 +1,147 @@
+"""NET-03..06: addresses, DHCP leases, routing, NAT and DNS, checked on the running lab."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import pytest
+
+from provision.providers.local.outside import OUTSIDE_ADDRESS, SERVICE_PORT, STUB_NAME, WAN_ADDRESS
+from provision.topology import WAN, Plan
+
+LEASES = "/var/lib/misc/dnsmasq.leases"
+
+
+def lab_hosts(plan: Plan):
+    return [h for h in plan.hosts if h.role != "gateway"]
+
+
+def one_per_subnet(plan: Plan):
+    seen = {}
+    for h in lab_hosts(plan):
+        seen.setdefault(h.network, h)
+    return list(seen.values())
+
+
+@pytest.mark.promise("NET-01", "NET-03")
+def test_gateway_has_254_on_every_subnet(plan, host, lab):
+    gw = host(plan.gateway.name)
+    for nic in plan.gateway.nics:
+        if nic.network == WAN:
+            continue
+        net = plan.networks[nic.network]
+        assert gw.interface(nic.ifname).addresses == [str(net.gateway)]
+        assert net.cidr.prefixlen == ipaddress.ip_network(gw.check_output(f"ip -4 -o addr show dev {nic.ifname}").split()[3], strict=False).prefixlen
+
+
+@pytest.mark.promise("NET-01", "NET-03", "NET-04")
+def test_every_host_has_an_address_router_and_resolver_from_dhcp(plan, host, lab):
+    for h in lab_hosts(plan):
+        t = host(h.name)
+        net = plan.networks[h.network]
+        addrs = [a for a in t.interface(h.lab_nic.ifname).addresses if a != str(plan.vip.address)]
+        assert len(addrs) == 1, (h.name, addrs)
+        addr = ipaddress.ip_address(addrs[0])
+        assert addr in net.cidr
+        fixed = plan.fixed_address(h)
+        if fixed:
+            assert addr == fixed, f"{h.name} did not get its reserved address"
+        else:
+            assert net.dhcp.start <= addr <= net.dhcp.end, f"{h.name}: {addr} outside the DHCP range"
+        route = t.check_output("ip -4 route show default")
+        assert f"via {net.gateway} dev {h.lab_nic.ifname}" in route and "proto dhcp" in route
+        assert str(net.gateway) in t.check_output(f"resolvectl dns {h.lab_nic.ifname}")
+        assert plan.lab.domain in t.check_output(f"resolvectl domain {h.lab_nic.ifname}")
+
+
+@pytest.mark.promise("NET-04")
+def test_leases_on_the_gateway_have_the_documents_lease_time(plan, host, lab):
+    gw = host(plan.gateway.name)
+    now = time.time()
+    leases = {}
+    for line in gw.file(LEASES).content_string.splitlines():
+        expiry, _mac, address, name, *_ = line.split()
+        leases[name] = (int(expiry), ipaddress.ip_address(address))
+    for h in lab_hosts(plan):
+        assert h.name in leases, f"no lease for {h.name}"
+        expiry, address = leases[h.name]
+        lease = plan.networks[h.network].dhcp.lease
+        seconds = int(lease[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[lease[-1]]
+        assert seconds - 600 < expiry - now <= seconds, f"{h.name}: lease expires in {expiry - now:.0f} s, want {lease}"
+        assert address in plan.networks[h.network].cidr
+
+
+@pytest.mark.promise("NET-04")
+def test_dhcp_options_router_dns_and_classless_route(plan, host, lab):
+    # networkd keeps the options it was offered; the classless route shows as the default route.
+    for h in one_per_subnet(plan):
+        t = host(h.name)
+        lease = t.check_output("cat /run/systemd/netif/leases/*")
+        net = plan.networks[h.network]
+        assert f"ROUTER={net.gateway}" in lease and f"DNS={net.gateway}" in lease
+        assert f"DOMAINNAME={plan.lab.domain}" in lease
+        assert f"CLASSLESS_ROUTES=0.0.0.0/0,{net.gateway}" in lease.replace(" ", "")
+
+
+@pytest.mark.promise("NET-05")
+def test_hosts_reach_other_subnets_through_the_gateway(plan, host, lab):
+    gw_forward = host(plan.gateway.name).sysctl("net.ipv4.ip_forward")
+    assert gw_forward == 1
+    subnets = one_per_subnet(plan)
+    for src in subnets:
+        for dst in subnets:
+            if src.network == dst.network:
+                continue
+            target = lab.address(dst)
+            res = host(src.name).run(f"ping -c 1 -W 2 {target}")
+            assert res.rc == 0, f"{src.name} ({src.network}) cannot reach {dst.name} ({dst.network}): {res.stdout}"
+
+
+@pytest.mark.promise("NET-05")
+def test_nat_to_the_outside_shows_the_gateways_address(plan, host, lab):
+    for h in one_per_subnet(plan):
+        seen = host(h.name).check_output(f"nc -w 3 {OUTSIDE_ADDRESS} {SERVICE_PORT}")
+        assert seen.strip() == str(WAN_ADDRESS), f"{h.name}: the outside saw {seen!r}, not the gateway's uplink"
+
+
+@pytest.mark.promise("NET-06")
+def test_every_host_resolves_every_other_as_fqdn(plan, host, lab):
+    addresses = {h.name: lab.address(h) for h in lab_hosts(plan)}
+    for src in one_per_subnet(plan):
+        t = host(src.name)
+        for name, address in addresses.items():
+            if name == src.name:
+                continue  # a host answers its own name from nss-myhostname, not DNS
+            out = t.check_output(f"getent hosts {plan.fqdn(name)}")
+            assert out.split()[0] == address, f"{src.name} resolves {plan.fqdn(name)} as {out}"
+        other = next(h.name for h in plan.masters if h.name != src.name)
+        assert t.check_output(f"getent hosts {other}").split()[0] == addresses[other], "short names via the search domain"
+
+
+@pytest.mark.promise("NET-06")
+def test_dnsmasq_options_in_effect(plan, host, lab):
+    gw = host(plan.gateway.name)
+    client = host(one_per_subnet(plan)[0].name)
+    dns = str(plan.networks[client_net(plan)].gateway)
+    # upstream names go to the stub resolver; other outside names are refused there
+    assert client.check_output(f"dig +short @{dns} {STUB_NAME}").strip() == str(OUTSIDE_ADDRESS)
+    assert "status: REFUSED" in client.check_output(f"dig @{dns} elsewhere.test")
+    # domain-needed: a single-label name is never forwarded upstream
+    probe = "nosuchlabel"
+    assert "NXDOMAIN" in client.check_output(f"dig @{dns} {probe}") or "REFUSED" in client.check_output(f"dig @{dns} {probe}")
+    stub_log = (lab.outside.state / "stub-dns.log").read_text()
+    assert probe not in stub_log and "elsewhere.test" in stub_log
+    # bogus-priv: reverse lookups of private ranges outside the lab are not forwarded either
+    client.run(f"dig @{dns} -x 10.11.12.13")
+    assert "13.12.11.10.in-addr.arpa" not in (lab.outside.state / "stub-dns.log").read_text()
+    # bind-interfaces: dnsmasq is bound to the lab addresses only, never the uplink
+    listening = gw.check_output("ss -Hlnu sport = :53")
+    wan_ifname = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
+    assert str(WAN_ADDRESS) not in listening and "0.0.0.0:53" not in listening, wan_ifname
+    for net in plan.networks.values():
+        assert f"{net.gateway}:53" in listening
+
+
+def client_net(plan: Plan) -> str:
+    return one_per_subnet(plan)[0].network
