@@ -1,0 +1,48 @@
+"""STO-01, STO-04 (Gluster level), STO-08: the pool, the replicated volume, mounts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+MOUNT = "/mnt/underhood-conformance"
+
+
+@pytest.mark.promise("STO-01")
+def test_all_peers_connected(plan, host, lab):
+    for g in plan.glusters:
+        out = host(g.name).check_output("gluster pool list")
+        assert out.count("Connected") == len(plan.glusters), out
+
+
+@pytest.mark.promise("STO-04")
+def test_volume_is_replicate_with_bricks_on_distinct_nodes(plan, host, lab):
+    info = host(plan.glusters[0].name).check_output(f"gluster volume info {plan.gluster.volume}")
+    assert "Type: Replicate" in info and "Status: Started" in info
+    assert f"Number of Bricks: 1 x {plan.gluster.replica} = {plan.gluster.replica}" in info
+    bricks = [ln.split(": ", 1)[1] for ln in info.splitlines() if ln.startswith("Brick") and ": " in ln]
+    nodes = [b.split(":")[0] for b in bricks]
+    assert len(set(nodes)) == plan.gluster.replica == len(plan.glusters)
+    assert set(nodes) == {plan.fqdn(g) for g in plan.glusters}
+    status = host(plan.glusters[0].name).check_output(f"gluster volume status {plan.gluster.volume} detail")
+    assert status.count("Online               : Y") >= plan.gluster.replica
+
+
+@pytest.mark.promise("STO-08", "STO-04")
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_mount_from_masters_and_workers_writes_to_every_brick(plan, host, lab, role):
+    client = host(plan.by_role(role)[0].name)
+    assert client.exists("mount.glusterfs")
+    name = f"conformance-{uuid.uuid4().hex[:8]}"
+    source = f"{plan.fqdn(plan.glusters[0])}:/{plan.gluster.volume}"
+    # systemd-mount: the FUSE daemon then lives in the host's own cgroup, as on a VM.
+    client.run_expect([0], f"systemd-mount -t glusterfs {source} {MOUNT}")
+    try:
+        client.run_expect([0], f"echo {name} > {MOUNT}/{name}")
+        for g in plan.glusters:
+            brick = host(g.name).file(f"{plan.gluster.brick_dir}/{name}")
+            assert brick.exists and brick.content_string.strip() == name, f"{name} missing on {g.name}"
+        client.run_expect([0], f"rm {MOUNT}/{name}")
+    finally:
+        client.run(f"systemd-umount {MOUNT}")
