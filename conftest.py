@@ -81,10 +81,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr = terminalreporter
     tr.section(f"promise coverage (provider: {cov.provider})")
     for row in data["promises"]:
-        tests = len(row["tests"])
+        outcomes = [t["outcome"] for t in row["tests"]]
+        counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped") if o in outcomes)
         reasons = {t["reason"] for t in row["tests"] if t["reason"]}
-        extra = f"  ({'; '.join(sorted(reasons))})" if row["status"] == "skipped" and reasons else ""
-        tr.write_line(f"{row['id']:<8} {row['status']:<12} {tests:>2} test(s){extra}")
+        extra = f"  ({'; '.join(sorted(reasons))})" if reasons else ""
+        tr.write_line(f"{row['id']:<8} {row['status']:<12} {counts or 'no test'}{extra}")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(data["summary"].items()))
     tr.write_line(f"promises: {summary}; written to {REPORTS / 'promises.json'}")
 

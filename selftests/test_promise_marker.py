@@ -55,7 +55,7 @@ def test_coverage_table_counts_outcomes_and_lists_uncovered(project):
     result.stdout.fnmatch_lines(
         [
             "*promise coverage (provider: local)*",
-            "NET-01*passed*1 test(s)*",
+            "NET-01*passed*1 passed*",
             "NET-02*failed*",
             "HOST-02*skipped*cannot show a VM's CPU count*",
             "LB-06*not covered*",
