@@ -57,8 +57,10 @@ class Container:
             sh("mount", "-t", "overlay", f"{self.machine}-ovl", "-o",
                f"lowerdir={self.image},upperdir={upper},workdir={work}", str(self.root))
         if first:
-            # Own SSH host keys per host (the base has none).
-            sh("ssh-keygen", "-q", "-A", "-f", str(self.root), check=False)
+            # Own SSH host key per host (the base has none); ed25519 only, RSA takes seconds.
+            keydir = upper / "etc/ssh"
+            keydir.mkdir(parents=True, exist_ok=True)
+            sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.hostname, "-f", str(keydir / "ssh_host_ed25519_key"))
 
     def write(self, path: str, content: str | bytes, mode: str = "0644") -> bool:
         """Write a file into the host; return True when it changed."""

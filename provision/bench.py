@@ -1,0 +1,63 @@
+"""`tox -e bench`: measure the local lab's cold and warm `up`, `down`, and its memory.
+
+Figures go to reports/bench.json; nothing here asserts a bound (performance is measured)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from provision import topology
+from provision.providers.local import LocalProvider, image
+from provision.providers.local.container import CGROUP_ROOT
+from provision.providers.local.system import remove_tree
+
+REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
+
+
+def lab_memory_mib(p: LocalProvider) -> dict[str, float]:
+    """Per host: the v1 memory cgroup's usage minus page cache (what the processes hold)."""
+    out = {}
+    for h in p.plan.hosts:
+        d = CGROUP_ROOT / "memory" / f"{p.prefix}-{h.name}.scope"
+        try:
+            usage = int((d / "memory.usage_in_bytes").read_text())
+            stat = dict(line.split() for line in (d / "memory.stat").read_text().splitlines())
+        except OSError:
+            continue
+        out[h.name] = round((usage - int(stat.get("total_cache", 0))) / 2**20, 1)
+    return out
+
+
+def timed(fn) -> float:
+    start = time.monotonic()
+    fn()
+    return round(time.monotonic() - start, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m provision.bench")
+    ap.add_argument("--cold", action="store_true", help="also remove the cached image and measure a cold up")
+    args = ap.parse_args()
+    p = LocalProvider(topology.load())
+    figures: dict[str, object] = {}
+    p.down()
+    if args.cold:
+        remove_tree(image.image_dir(p.plan))
+        figures["cold_up_s"] = timed(p.up)
+        figures["down_after_cold_s"] = timed(p.down)
+    figures["warm_up_s"] = timed(p.up)
+    figures["warm_up_steps_s"] = json.loads((p.state / "last-up.json").read_text())["steps"]
+    mem = lab_memory_mib(p)
+    figures["lab_memory_mib"] = round(sum(mem.values()), 1)
+    figures["memory_per_host_mib"] = mem
+    figures["down_s"] = timed(p.down)
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
