@@ -41,8 +41,8 @@ def test_all_packages_is_the_sorted_union_of_roles_and_base():
 
 def test_with_upstream_replaces_only_the_resolvers():
     plan = topology.load()
-    other = plan.with_upstream([topology.IPv4("203.0.113.53")])
-    assert [str(a) for a in other.dns.upstream] == ["203.0.113.53"]
+    other = plan.with_upstream([topology.IPv4("198.51.100.53")])
+    assert [str(a) for a in other.dns.upstream] == ["198.51.100.53"]
     assert other.hosts == plan.hosts and other.networks == plan.networks
     assert plan.dns.upstream != other.dns.upstream
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import abc
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from provision.topology import Plan
 
@@ -58,6 +60,10 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def heal(self, host: str) -> None: ...
+
+    def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
+        """Start a bounded program on a host in the background, its stdout to ``output``."""
+        raise NotImplementedError(f"the {self.name} provider cannot run background programs")
 
     def kill(self, host: str, process: str) -> Result:
         """SIGKILL a service's processes on a host (systemd restarts it if its unit says so)."""

@@ -3,9 +3,11 @@ this machine, every subnet a bridge with no uplink, the outside a namespace of o
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,6 +91,28 @@ class LocalProvider(Provider):
             if res.returncode != 0:
                 raise ProviderError(f"install them first: apt-get install {' '.join(missing)}")
 
+    def check_ranges_are_free(self) -> None:
+        """Refuse to build when this machine already uses a range the lab is about to guard:
+        the guard would cut the machine off, and lab traffic could reach a real network."""
+        guarded = [ipaddress.ip_network(c) for c in self._guarded_ranges()]
+        routes = sh("ip", "-4", "-o", "route", "show", "table", "all").stdout.splitlines()
+        addrs = sh("ip", "-4", "-o", "addr", "show").stdout.splitlines()
+        resolvers = [ln.split()[1] for ln in Path("/etc/resolv.conf").read_text().splitlines() if ln.startswith("nameserver")]
+        used = [r.split()[0] for r in routes if not r.startswith(("unreachable", "local ", "broadcast "))]
+        used += [a.split()[3] for a in addrs] + resolvers
+        for item in used:
+            if item == "default":
+                continue
+            try:
+                net = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                continue
+            if net.version == 4 and not net.is_loopback and any(net.overlaps(g) for g in guarded):
+                raise ProviderError(
+                    f"this machine already uses {net}, inside a range of the lab ({', '.join(map(str, guarded))}): "
+                    "change lab.cidr / lab.pod_cidr in the plan, or run the lab on another machine"
+                )
+
     # -- networks ---------------------------------------------------------------------------
     def _networks_up(self) -> None:
         # Guard: nothing for a lab or outside address can leave through the real network.
@@ -109,6 +133,7 @@ class LocalProvider(Provider):
         from provision.providers.local.pipeline import Pipeline
 
         self.check_machine()
+        self.check_ranges_are_free()
         Pipeline(self).run()
 
     def boot_hosts(self, hosts: list[Host]) -> None:
@@ -163,6 +188,14 @@ class LocalProvider(Provider):
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.container(host).run(argv, timeout=timeout, input=input)
+
+    def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
+        leader = self.container(host).leader()
+        if leader is None:
+            raise ProviderError(f"{host} is not running")
+        with open(output, "wb") as out:
+            return subprocess.Popen(["nsenter", "-t", str(leader), "-a", "--", *argv], stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
 
     def poweroff(self, host: str) -> None:
         self.container(host).poweroff()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from provision.providers.local.system import sh
 
-#: TEST-NET-3 (RFC 5737): never a real network.
-OUTSIDE_NET = ipaddress.IPv4Network("203.0.113.0/24")
+#: TEST-NET-2 (RFC 5737): a documentation range, never a lab address. (TEST-NET-3 is not
+#: free on every machine: some reach their package mirrors there.)
+OUTSIDE_NET = ipaddress.IPv4Network("198.51.100.0/24")
 OUTSIDE_ADDRESS = OUTSIDE_NET[1]
 WAN_ADDRESS = OUTSIDE_NET[2]
 #: The one name the stub resolves; every other name is refused.

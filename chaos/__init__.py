@@ -1,0 +1,1 @@
+"""Chaos scenarios for the underhood lab: fault, watch, stabilise, audit, restore."""

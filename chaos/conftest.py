@@ -1,0 +1,54 @@
+"""Fixtures of the chaos suite: the running lab, timelines, recorded recovery figures."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from chaos.deadlines import Deadlines, deadlines
+from chaos.timeline import REPORTS, Timeline
+from tests.conftest import host, lab  # noqa: F401  (the same fixtures as the conformance suite)
+
+_FIGURES: dict[str, list[float]] = {}
+
+
+@pytest.fixture(scope="session")
+def limits(plan) -> Deadlines:
+    return deadlines(plan)
+
+
+@pytest.fixture
+def timeline(request):
+    """timeline(name) -> a Timeline written to reports/chaos/ when the test ends."""
+    made: list[Timeline] = []
+
+    def _make(name: str) -> Timeline:
+        made.append(Timeline(name))
+        return made[-1]
+
+    yield _make
+    for t in made:
+        t.write()
+
+
+def record(name: str, seconds: float) -> None:
+    """A measured recovery time, for reports/recovery.json and the terminal summary."""
+    _FIGURES.setdefault(name, []).append(round(seconds, 3))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _FIGURES:
+        return
+    out = {}
+    for name, values in _FIGURES.items():
+        out[name] = {"runs": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
+    REPORTS.mkdir(exist_ok=True)
+    path = REPORTS / "recovery.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous.update(out)
+    path.write_text(json.dumps(previous, indent=2))
+    terminalreporter.section("measured recovery (seconds)")
+    for name, f in sorted(out.items()):
+        terminalreporter.write_line(f"{name:<40} min {f['min']:.2f}  median {f['median']:.2f}  max {f['max']:.2f}  ({len(f['runs'])} run(s))")

@@ -1,0 +1,41 @@
+"""Every deadline of the chaos suite, derived from the plan's settings in one place.
+
+A deadline only bounds a wait; the measured times are reported, never asserted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provision.topology import Plan
+
+#: Added to every prediction: scheduling on a 2-core machine, process start-up.
+MARGIN_S = 20.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    vip_floor_s: float  # corosync token + consensus: the shortest possible VIP failover
+    vip_failover_s: float
+    haproxy_restart_s: float
+    etcd_election_s: float
+    etcd_quorum_s: float
+    gluster_ping_s: float
+    gluster_heal_s: float
+    node_rejoin_s: float
+
+
+def deadlines(plan: Plan) -> Deadlines:
+    c = plan.corosync
+    floor = (c.token + c.consensus) / 1000
+    monitor = plan.pacemaker.monitor_interval_s
+    return Deadlines(
+        vip_floor_s=floor,
+        vip_failover_s=floor * 3 + MARGIN_S,
+        haproxy_restart_s=monitor * 2 + MARGIN_S,
+        # etcd's defaults: election timeout 1 s, heartbeat 100 ms
+        etcd_election_s=1.0 * 5 + MARGIN_S,
+        etcd_quorum_s=10 + MARGIN_S,
+        gluster_ping_s=plan.gluster.ping_timeout_s,
+        gluster_heal_s=plan.gluster.ping_timeout_s * 3 + MARGIN_S * 3,
+        node_rejoin_s=plan.pacemaker.dc_deadtime_s + floor * 2 + MARGIN_S * 2,
+    )

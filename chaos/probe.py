@@ -1,0 +1,54 @@
+"""A probe: one of the agents, running inside a lab host for a bounded time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from chaos.agents import source
+
+
+class Probe:
+    def __init__(self, lab, host: str, agent: str, args: list[str], output: Path) -> None:
+        self.lab, self.host, self.agent, self.args, self.output = lab, host, agent, args, output
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Probe:
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = self.lab.spawn(self.host, ["python3", "-c", source(self.agent), *self.args], self.output)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # our own child, by PID
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def samples(self) -> list[dict]:
+        out = []
+        if self.output.exists():
+            for line in self.output.read_text().splitlines():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass  # the last line of a killed probe may be cut
+        return out
+
+    def wait_for(self, condition, timeout: float, what: str) -> list[dict]:
+        """Poll the probe's samples until ``condition(samples)`` holds; bounded."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            samples = self.samples()
+            if condition(samples):
+                return samples
+            if self.proc and self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{what}: not seen within {timeout:.0f} s")
