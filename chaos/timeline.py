@@ -42,7 +42,7 @@ class Timeline:
             return
         t0 = min(times)
         fig, ax = plt.subplots(figsize=(10, 1.2 + 0.9 * max(1, len(self.probes))))
-        for row, (name, samples) in enumerate(sorted(self.probes.items())):
+        for row, (_name, samples) in enumerate(sorted(self.probes.items())):
             for s in samples:
                 t = s.get("t", s.get("invoke"))
                 ok = s.get("result", s.get("outcome")) == "ok"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import abc
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.errors import ProviderError
 from provision.topology import Plan
 
 
@@ -68,3 +70,14 @@ class Provider(abc.ABC):
     def kill(self, host: str, process: str) -> Result:
         """SIGKILL a service's processes on a host (systemd restarts it if its unit says so)."""
         return self.run(host, ["systemctl", "kill", "--signal=SIGKILL", process])
+
+    def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
+        """Poll ``check()`` until it returns something truthy; bounded in time."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = check()
+            if last:
+                return last
+            time.sleep(interval)
+        raise ProviderError(f"timed out after {timeout:.0f} s waiting for {what}")

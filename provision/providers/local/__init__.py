@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -215,17 +214,6 @@ class LocalProvider(Provider):
         for ln in self.container(host).links:
             if ln.bridge:
                 sh("ip", "link", "set", "dev", ln.host_side, "up")
-
-    def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
-        """Poll ``check()`` until it returns something truthy; bounded in time."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = check()
-            if last:
-                return last
-            time.sleep(interval)
-        raise ProviderError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 __all__ = ["WAN_ADDRESS", "LocalProvider"]

@@ -1,0 +1,48 @@
+"""What the chaos scenarios ask of the lab's clusters: who holds what, is it whole again."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from provision.providers.local.steps.etcd import etcdctl
+from provision.providers.local.steps.loadbalancer import vip_holder
+from provision.roles.master import etcd_endpoints
+
+__all__ = ["etcd_healthy", "etcd_leader", "lb_pair_clean", "vip_holder"]
+
+
+def lb_pair_clean(lab) -> bool:
+    """Both load-balancer nodes online in pacemaker, corosync quorate with both, the VIP up."""
+    plan = lab.plan
+    names = {h.name for h in plan.loadbalancers}
+    for h in plan.loadbalancers:
+        res = lab.run(h.name, ["crm_mon", "-1", "--output-as=xml"], timeout=15)
+        if not res.ok:
+            return False
+        root = ET.fromstring(res.stdout)
+        online = {n.get("name") for n in root.iter("node") if n.get("online") == "true" and n.get("unclean") == "false"}
+        if online != names:
+            return False
+    return vip_holder(lab) is not None
+
+
+def etcd_status(lab, via: str) -> list[dict]:
+    res = etcdctl(lab, via, "endpoint", "status", "-w", "json")
+    try:
+        return json.loads(res.stdout) if res.stdout.strip() else []
+    except json.JSONDecodeError:
+        return []
+
+
+def etcd_leader(lab, via: str) -> str | None:
+    """The name of the master whose member is the raft leader, as the live members see it."""
+    endpoints = dict(zip(etcd_endpoints(lab.plan), (m.name for m in lab.plan.masters), strict=True))
+    for s in etcd_status(lab, via):
+        if s["Status"]["leader"] == s["Status"]["header"]["member_id"]:
+            return endpoints.get(s["Endpoint"])
+    return None
+
+
+def etcd_healthy(lab, via: str) -> bool:
+    return etcdctl(lab, via, "endpoint", "health").ok
