@@ -42,7 +42,7 @@ def test_vip_moves_when_the_active_node_dies(lab, limits, timeline):
             lab.poweroff(holder)
             # connections already in flight may still have reached the dying node
             gone = tl.event(f"{holder} gone")
-            lab.wait_for(f"the VIP on {other}", lambda: vip_holder(lab) == other, limits.vip_failover_s)
+            lab.wait_for(f"the VIP on {other}", lambda o=other: vip_holder(lab) == o, limits.vip_failover_s)
             tl.event(f"VIP on {other}")
             probe.wait_for(lambda s, g=gone: any(t > g for t in ok_times(s)), limits.vip_failover_s, "the VIP answering again")
         finally:
