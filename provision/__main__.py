@@ -30,7 +30,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
 
 
 #: Verbs of the lifecycle that later parts of underhood add; until then they say so.
-NOT_YET = {"ssh-config", "chaos", "report", "demo"}
+NOT_YET = {"ssh-config", "report", "demo"}
 
 
 def _provider(args: argparse.Namespace):

@@ -1,0 +1,69 @@
+"""STO-06: one Gluster node down: the volume stays readable and writable; when the node
+returns, self-heal completes and the bricks agree. No acknowledged record is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.conftest import record
+from chaos.probe import Probe
+from chaos.timeline import REPORTS
+
+MOUNT = "/mnt/underhood-chaos"
+FILE = "sto-06.log"
+
+
+def heal_pending(lab, node: str, volume: str) -> int | None:
+    """Entries still to heal on every brick, or None while a brick is not connected."""
+    res = lab.run(node, ["gluster", "volume", "heal", volume, "info", "summary"], timeout=30)
+    if not res.ok or "Transport endpoint is not connected" in res.stdout:
+        return None
+    counts = [int(ln.split(":")[1]) for ln in res.stdout.splitlines() if ln.strip().startswith("Total Number of entries:")]
+    return sum(counts) if len(counts) == len(lab.plan.glusters) else None
+
+
+@pytest.mark.promise("STO-06")
+def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
+    plan = lab.plan
+    g = plan.gluster
+    client = plan.by_role("admin")[0].name
+    victim = plan.glusters[-1].name
+    survivor = plan.glusters[0].name
+    tl = timeline("sto-06-gluster-node-down")
+    t = host(client)
+    t.run_expect([0], f"systemd-mount -t glusterfs {plan.fqdn(plan.glusters[0])}:/{g.volume} {MOUNT}")
+    t.run(f"rm -f {MOUNT}/{FILE}")
+    writer = Probe(lab, client, "file_writer", [f"{MOUNT}/{FILE}", "0.1", str(limits.gluster_heal_s + 60)],
+                   REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
+    try:
+        writer.wait_for(lambda s: sum(x["result"] == "ok" for x in s) >= 10, 20, "the writer appending before the fault")
+        fault = tl.event(f"poweroff {victim}")
+        lab.poweroff(victim)
+        gone = tl.event(f"{victim} gone")
+        samples = writer.wait_for(lambda s: any(x["t"] > gone and x["result"] == "ok" for x in s), limits.gluster_ping_s + 30,
+                                  "writes going on with one node down")
+        resumed = next(x for x in samples if x["t"] > gone and x["result"] == "ok")
+        record("STO-06 write stall with a node down", resumed["t"] + resumed["ms"] / 1000 - fault)
+        read = t.run(f"tail -n 1 {MOUNT}/{FILE}")
+        assert read.rc == 0 and read.stdout.strip(), "the volume is not readable with one node down"
+        start = tl.event(f"start {victim}")
+        lab.start(victim)
+        lab.wait_for(f"{victim}'s brick back", lambda: heal_pending(lab, survivor, g.volume) is not None, limits.gluster_heal_s)
+        # a partition can wait cluster.heal-timeout (600 s) for the self-heal daemon: ask for it
+        lab.run(survivor, ["gluster", "volume", "heal", g.volume], timeout=60)
+        lab.wait_for("self-heal to complete", lambda: heal_pending(lab, survivor, g.volume) == 0, limits.gluster_heal_s, 0.5)
+        healed = tl.event("healed")
+        record("STO-06 heal complete after the node returned", healed - start)
+        tl.figures.update(heal_s=round(healed - start, 3), ping_timeout_s=g.ping_timeout_s)
+    finally:
+        writer.stop()
+        tl.probes["writer"] = writer.samples()
+        if not lab.container(victim).running():
+            lab.start(victim)
+    acked = {x["seq"] for x in tl.probes["writer"] if x["result"] == "ok"}
+    content = t.check_output(f"cat {MOUNT}/{FILE}").split()
+    t.run(f"systemd-umount {MOUNT}")
+    assert acked and acked <= {int(x) for x in content}, f"acknowledged records lost: {sorted(acked - set(map(int, content)))[:10]}"
+    lab.wait_for("self-heal to complete", lambda: heal_pending(lab, survivor, g.volume) == 0, limits.gluster_heal_s, 0.5)
+    sums = {lab.run(n.name, ["sha256sum", f"{g.brick_dir}/{FILE}"]).stdout.split()[0] for n in plan.glusters}
+    assert len(sums) == 1, "the bricks disagree after the heal"
