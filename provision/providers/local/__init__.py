@@ -150,13 +150,13 @@ class LocalProvider(Provider):
     def down(self) -> None:
         self.log(f"removing the lab {self.plan.lab.name} (prefix {self.prefix}-)")
         hosts_dir = self.state / "hosts"
-        names = [p.name for p in hosts_dir.iterdir()] if hosts_dir.exists() else []
-        known = {h.name for h in self.plan.hosts}
-        for name in names:
-            if name in known:
-                self.container(name).destroy()
-            else:
-                remove_tree(hosts_dir / name)
+        known = [h.name for h in self.plan.hosts]
+        # Every host of the plan, with or without a directory: an interrupted run may have
+        # left a container whose directory is already gone.
+        for name in known:
+            self.container(name).destroy()
+        for extra in hosts_dir.iterdir() if hosts_dir.exists() else []:
+            remove_tree(extra)
         self.outside.delete()
         for link in links_with_prefix(f"{self.prefix}-"):
             sh("ip", "link", "delete", "dev", link, check=False)

@@ -76,16 +76,25 @@ class Container:
         return True
 
     # -- lifecycle --------------------------------------------------------------------------
+    def _is_ours(self, pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return bool(argv) and argv[0].endswith(b"systemd-nspawn") and f"--machine={self.machine}".encode() in argv
+
     def nspawn_pid(self) -> int | None:
         try:
             pid = int(self.pidfile.read_text())
         except (OSError, ValueError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if b"systemd-nspawn" in cmdline and f"--machine={self.machine}".encode() in cmdline else None
+            pid = None
+        if pid and self._is_ours(pid):
+            return pid
+        # An `up` killed between starting nspawn and recording it: find it by its machine name.
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and self._is_ours(int(proc.name)):
+                return int(proc.name)
+        return None
 
     def leader(self) -> int | None:
         pid = self.nspawn_pid()
@@ -115,6 +124,7 @@ class Container:
         if self.fuse:
             argv.append("--bind=/dev/fuse")
         machine = self.machine
+        pidfile = self.pidfile
 
         def own_cgroups() -> None:
             # --keep-unit makes the caller's cgroup the container's: give it its own.
@@ -124,10 +134,11 @@ class Container:
                 if (CGROUP_ROOT / ctl).is_dir():
                     d.mkdir(exist_ok=True)
                     (d / "cgroup.procs").write_text(str(os.getpid()))
+            # Recorded before exec, so an interrupted `up` never leaves an unrecorded nspawn.
+            pidfile.write_text(str(os.getpid()))
 
         with open(self.log, "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=own_cgroups)
-        self.pidfile.write_text(str(proc.pid))
+            subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=own_cgroups)
 
     def attach_links(self, timeout: float = 10) -> None:
         """Enslave the host side of each veth to its bridge as soon as nspawn creates it."""

@@ -36,8 +36,12 @@ def packages(plan: Plan) -> list[str]:
     return sorted(wanted - set(SKIPPED_IN_CONTAINERS))
 
 
+#: Bump when _prepare changes what it does, so cached images are rebuilt.
+RECIPE = "2"
+
+
 def image_dir(plan: Plan) -> Path:
-    key = hashlib.sha256(("\n".join([plan.versions.debian, *packages(plan)])).encode()).hexdigest()[:12]
+    key = hashlib.sha256(("\n".join([RECIPE, plan.versions.debian, *packages(plan)])).encode()).hexdigest()[:12]
     return CACHE / f"{plan.versions.debian}-{key}"
 
 
@@ -68,14 +72,25 @@ def ensure(plan: Plan, log=print) -> Path:
     _prepare(partial)
     partial.rename(target)
     (target / ".complete").touch()
+    _remove_stale(target)
     return target
+
+
+def _remove_stale(keep: Path) -> None:
+    """Drop older images that no overlay uses any more (each is ~400 MB)."""
+    in_use = Path("/proc/self/mounts").read_text()
+    for old in keep.parent.iterdir():
+        if old != keep and not old.name.endswith(".partial") and f"lowerdir={old}" not in in_use:
+            remove_tree(old)
 
 
 def _prepare(root: Path) -> None:
     """Make the tree a neutral base: no identity, no enabled daemons."""
     subprocess.run(["systemctl", f"--root={root}", "disable", *DISABLE], capture_output=True)
     subprocess.run(["systemctl", f"--root={root}", "enable", "systemd-networkd"], check=True, capture_output=True)
-    subprocess.run(["systemctl", f"--root={root}", "mask", "systemd-networkd-wait-online.service"], capture_output=True)
+    # network-online.target waits for the DHCP lease (wait-online), so daemons that bind
+    # their lab address (etcd, corosync) start after it, also when a host is restarted.
+    subprocess.run(["systemctl", f"--root={root}", "enable", "systemd-networkd-wait-online.service"], capture_output=True)
     for key in root.glob("etc/ssh/ssh_host_*"):
         key.unlink()
     (root / "etc/machine-id").write_text("")

@@ -23,5 +23,5 @@ def storage_class(plan: Plan) -> str:
 
 
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
-    # glusterd needs no file of ours; the pool and volume are cross-host steps.
-    return []
+    # The pool and the volume are cross-host steps; only the unit's ordering is ours.
+    return [File("/etc/systemd/system/glusterd.service.d/underhood.conf", render("gluster", "glusterd-wait-online.conf.j2"))]

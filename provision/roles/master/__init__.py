@@ -44,5 +44,6 @@ def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
             ),
         ),
         File(KUBEADM_CONFIG, render("master", "kubeadm-config.yaml.j2", plan=plan, host=host, address=address)),
+        File("/etc/systemd/system/etcd.service.d/underhood.conf", render("master", "etcd-wait-online.conf.j2")),
         *node_files(),
     ]

@@ -1,0 +1,87 @@
+"""Random faults within the plan's failure tolerance (at most T etcd members, one load
+balancer, one Gluster node at a time), then every conformance check must pass again.
+
+The seed is printed; replay a run with CHAOS_SEED=<seed> tox -e chaos -- -k random."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chaos.cluster import etcd_healthy, lb_pair_clean
+from chaos.probe import Probe
+from chaos.test_etcd import audit, client, ok_writes_after
+from chaos.test_gluster import heal_pending
+from chaos.test_loadbalancer import ok_times, vip_probe
+from provision.topology import etcd_fault_tolerance
+
+ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pick_faults(rng: random.Random, plan) -> list[str]:
+    """Hosts to power off together, never more than each cluster tolerates."""
+    tolerance, _ = etcd_fault_tolerance(len(plan.masters))
+    victims: list[str] = []
+    if rng.random() < 0.7:
+        victims.append(rng.choice(plan.loadbalancers).name)
+    if tolerance and rng.random() < 0.7:
+        victims += [m.name for m in rng.sample(plan.masters, rng.randint(1, tolerance))]
+    if rng.random() < 0.7:
+        victims.append(rng.choice(plan.glusters).name)
+    return victims or [rng.choice(plan.masters).name]
+
+
+@pytest.mark.promise("LB-06", "ETCD-03", "STO-06")
+def test_random_faults_within_tolerance(lab, limits, timeline):
+    seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(2**32))
+    print(f"\nchaos seed: {seed} (replay with CHAOS_SEED={seed})")
+    rng = random.Random(seed)
+    plan = lab.plan
+    tl = timeline(f"random-seed{seed}")
+    tl.figures["seed"] = seed
+    admin = plan.by_role("admin")[0].name
+    budget = ROUNDS * (limits.vip_failover_s + limits.node_rejoin_s + limits.etcd_quorum_s)
+    vip: Probe = vip_probe(lab, limits, f"{tl.scenario}-vip")
+    etcd: Probe = client(lab, f"{tl.scenario}-etcd", budget + 60)
+    victims: list[str] = []
+    try:
+        for rnd in range(1, ROUNDS + 1):
+            lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
+            lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
+            victims = pick_faults(rng, plan)
+            tl.event(f"round {rnd}: poweroff {', '.join(victims)}")
+            for v in victims:
+                lab.poweroff(v)
+            gone = time.time()
+            # the surviving side keeps serving: the VIP answers and etcd takes writes
+            vip.wait_for(lambda s, g=gone: any(t > g for t in ok_times(s)), limits.vip_failover_s, "the VIP answering")
+            etcd.wait_for(lambda s, g=gone: ok_writes_after(s, g), limits.etcd_election_s, "etcd writes going on")
+            tl.event(f"round {rnd}: served through the faults")
+            for v in victims:
+                lab.start(v)
+            victims = []
+            tl.event(f"round {rnd}: restored")
+        lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
+        lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
+        first = plan.glusters[0].name
+        lab.run(first, ["gluster", "volume", "heal", plan.gluster.volume], timeout=60)
+        lab.wait_for("self-heal complete", lambda: heal_pending(lab, first, plan.gluster.volume) == 0, limits.gluster_heal_s, 0.5)
+        tl.event("stable")
+    finally:
+        for v in victims:
+            lab.start(v)
+        vip.stop()
+        etcd.stop()
+        tl.probes["vip"] = vip.samples()
+        tl.probes["etcd client"] = [dict(s, t=s["invoke"], result=s["outcome"]) for s in etcd.samples()]
+    audit(lab, etcd.samples())
+    verify = subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                             "--provider", lab.name], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert verify.returncode == 0, f"conformance after chaos (seed {seed}):\n{verify.stdout[-3000:]}"
