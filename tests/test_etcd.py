@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from provision import checks
 from provision.providers.local.steps.etcd import etcdctl
 from provision.roles.master import etcd_endpoints
 
@@ -20,10 +21,8 @@ def test_three_healthy_members_one_leader(plan, host, lab):
     health = etcdctl(lab, first, "endpoint", "health", "-w", "json")
     assert health.ok, health.stderr
     assert all(e["health"] for e in json.loads(health.stdout))
-    status = json.loads(etcdctl(lab, first, "endpoint", "status", "-w", "json").stdout)
-    leaders = {s["Status"]["leader"] for s in status}
-    assert len(status) == len(plan.masters) and len(leaders) == 1
-    assert sum(s["Status"]["header"]["member_id"] in leaders for s in status) == 1
+    problems = checks.etcd_cluster(etcdctl(lab, first, "endpoint", "status", "-w", "json").stdout, len(plan.masters))
+    assert not problems, "; ".join(problems)
 
 
 @pytest.mark.promise("ETCD-01")

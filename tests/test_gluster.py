@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from provision import checks
+
 MOUNT = "/mnt/underhood-conformance"
 
 
@@ -19,12 +21,8 @@ def test_all_peers_connected(plan, host, lab):
 @pytest.mark.promise("STO-04")
 def test_volume_is_replicate_with_bricks_on_distinct_nodes(plan, host, lab):
     info = host(plan.glusters[0].name).check_output(f"gluster volume info {plan.gluster.volume}")
-    assert "Type: Replicate" in info and "Status: Started" in info
-    assert f"Number of Bricks: 1 x {plan.gluster.replica} = {plan.gluster.replica}" in info
-    bricks = [ln.split(": ", 1)[1] for ln in info.splitlines() if ln.startswith("Brick") and ": " in ln]
-    nodes = [b.split(":")[0] for b in bricks]
-    assert len(set(nodes)) == plan.gluster.replica == len(plan.glusters)
-    assert set(nodes) == {plan.fqdn(g) for g in plan.glusters}
+    problems = checks.gluster_volume(info, plan)
+    assert not problems, "; ".join(problems)
     status = host(plan.glusters[0].name).check_output(f"gluster volume status {plan.gluster.volume} detail")
     assert status.count("Online               : Y") >= plan.gluster.replica
 

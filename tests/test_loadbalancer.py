@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from provision import checks
 from provision.secrets import Secrets
 from provision.topology import Plan
 
@@ -13,11 +14,7 @@ ADMIN_SOCK = "/run/haproxy/admin.sock"
 
 
 def cmap(t) -> dict[str, str]:
-    out = {}
-    for line in t.check_output("corosync-cmapctl").splitlines():
-        key, _, value = line.partition(" = ")
-        out[key.split(" (")[0]] = value
-    return out
+    return checks.parse_cmap(t.check_output("corosync-cmapctl"))
 
 
 def crm_mon(t) -> ET.Element:
@@ -33,18 +30,12 @@ def active_node(plan: Plan, host) -> str:
 
 @pytest.mark.promise("LB-01")
 def test_corosync_settings_membership_and_quorum(plan, host, lab):
-    c = plan.corosync
+    members = [h.name for h in plan.loadbalancers]
     for lb in plan.loadbalancers:
         t = host(lb.name)
-        values = cmap(t)
-        assert values["totem.cluster_name"] == c.cluster_name
-        assert values["runtime.config.totem.token"] == str(c.token)
-        assert values["totem.token_retransmits_before_loss_const"] == str(c.token_retransmits_before_loss_const)
-        assert values["quorum.two_node"] == str(c.two_node) and values["quorum.expected_votes"] == str(c.expected_votes)
-        quorum = t.check_output("corosync-quorumtool -s")
-        assert "Quorate:          Yes" in quorum
-        for other in plan.loadbalancers:
-            assert other.name in quorum
+        problems = checks.corosync_settings(t.check_output("corosync-cmapctl"), plan, lb.name)
+        problems += checks.quorum(t.check_output("corosync-quorumtool -s"), members, lb.name)
+        assert not problems, "; ".join(problems)
         ring = t.check_output("corosync-cfgtool -s")
         assert str(lb.lab_nic.address) in ring
 
@@ -79,10 +70,10 @@ def test_pacemaker_properties(plan, host, lab):
 @pytest.mark.promise("LB-03")
 def test_vip_and_haproxy_run_together_on_exactly_one_node(plan, host, lab):
     p = plan.pacemaker
-    root = crm_mon(host(plan.loadbalancers[0].name))
-    where = {r.get("id"): [n.get("name") for n in r.iter("node")] for r in root.iter("resource")}
-    assert len(where[p.vip_resource]) == 1 and where[p.vip_resource] == where[p.haproxy_resource]
-    holder = where[p.vip_resource][0]
+    xml = host(plan.loadbalancers[0].name).check_output("crm_mon -1 --output-as=xml")
+    problems = checks.vip_placement(xml, plan)
+    assert not problems, "; ".join(problems)
+    holder = active_node(plan, host)
     for lb in plan.loadbalancers:
         t = host(lb.name)
         has_vip = str(plan.vip.address) in t.interface(lb.lab_nic.ifname).addresses
@@ -106,11 +97,8 @@ def test_vip_and_haproxy_run_together_on_exactly_one_node(plan, host, lab):
 def test_haproxy_frontend_backend_and_resolvers_in_effect(plan, host, lab):
     holder = host(active_node(plan, host))
     h = plan.haproxy
-    stat = holder.check_output(f"echo 'show stat' | nc -U {ADMIN_SOCK}")
-    rows = [line.split(",") for line in stat.splitlines() if line and not line.startswith("#")]
-    assert [h.frontend, "FRONTEND"] in [r[:2] for r in rows]
-    servers = sorted(r[1] for r in rows if r[0] == h.backend and r[1] not in ("BACKEND", "FRONTEND"))
-    assert servers == sorted(m.name for m in plan.masters)
+    problems = checks.haproxy_backend(holder.check_output(f"echo 'show stat' | nc -U {ADMIN_SOCK}"), plan)
+    assert not problems, "; ".join(problems)
     # Server addresses came from the resolvers section (the gateway's DNS), one per master.
     state = holder.check_output(f"echo 'show servers state {h.backend}' | nc -U {ADMIN_SOCK}")
     addrs = {cols[3]: cols[4] for cols in (ln.split() for ln in state.splitlines()[2:]) if len(cols) > 4}

@@ -1,0 +1,137 @@
+"""Small pure checks over facts gathered from a lab: each returns the problems it finds,
+one readable line each (what was expected, what was found, where, which promise).
+
+The conformance suite gathers the facts on a running lab and calls these; the self-tests
+call them on recorded outputs, good and broken."""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+import time
+import xml.etree.ElementTree as ET
+
+from provision.topology import Plan
+
+
+def vip_placement(crm_mon_xml: str, plan: Plan) -> list[str]:
+    """LB-03: the VIP and haproxy each run on exactly one node, the same one."""
+    p = plan.pacemaker
+    root = ET.fromstring(crm_mon_xml)
+    where = {r.get("id"): sorted(n.get("name") for n in r.iter("node")) for r in root.iter("resource")}
+    problems = []
+    for rsc in (p.vip_resource, p.haproxy_resource):
+        nodes = where.get(rsc, [])
+        if len(nodes) != 1:
+            problems.append(f"LB-03: {rsc} should run on exactly one node, runs on {nodes or 'none'}")
+    if not problems and where[p.vip_resource] != where[p.haproxy_resource]:
+        problems.append(f"LB-03: {p.haproxy_resource} on {where[p.haproxy_resource]} is not with {p.vip_resource} on {where[p.vip_resource]}")
+    return problems
+
+
+def parse_cmap(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" = ")
+        out[key.split(" (")[0]] = value
+    return out
+
+
+def corosync_settings(cmap_text: str, plan: Plan, host: str) -> list[str]:
+    """LB-01/SEC-04: the totem, crypto and quorum settings corosync runs with."""
+    c = plan.corosync
+    values = parse_cmap(cmap_text)
+    want = {
+        "totem.cluster_name": c.cluster_name,
+        "runtime.config.totem.token": str(c.token),
+        "totem.token_retransmits_before_loss_const": str(c.token_retransmits_before_loss_const),
+        "totem.crypto_cipher": c.crypto_cipher,
+        "totem.crypto_hash": c.crypto_hash,
+        "quorum.two_node": str(c.two_node),
+        "quorum.expected_votes": str(c.expected_votes),
+    }
+    return [f"LB-01: {host}: {k} should be {v}, is {values.get(k, 'unset')}" for k, v in want.items() if values.get(k) != v]
+
+
+def quorum(quorumtool: str, members: list[str], host: str) -> list[str]:
+    """LB-01: quorate, with every member listed."""
+    problems = [] if "Quorate:          Yes" in quorumtool else [f"LB-01: {host}: the cluster is not quorate"]
+    problems += [f"LB-01: {host}: {m} is not a member" for m in members if m not in quorumtool]
+    return problems
+
+
+def etcd_cluster(status_json: str, members: int) -> list[str]:
+    """ETCD-01: every member answers, and they agree on exactly one leader among them."""
+    status = json.loads(status_json or "[]")
+    problems = []
+    if len(status) != members:
+        problems.append(f"ETCD-01: {members} members should answer, {len(status)} did")
+    leaders = {s["Status"]["leader"] for s in status}
+    ids = {s["Status"]["header"]["member_id"] for s in status}
+    if len(leaders) != 1 or not leaders <= ids:
+        problems.append(f"ETCD-01: the members should agree on one leader among them, they name {sorted(leaders)}")
+    return problems
+
+
+def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[str]:
+    """NET-04: a lease per DHCP host, in its subnet (range or reservation), for the lease time."""
+    now = time.time() if now is None else now
+    table = {}
+    for line in leases.splitlines():
+        expiry, _mac, address, name, *_ = line.split()
+        table[name] = (int(expiry), address)
+    problems = []
+    for h in plan.hosts:
+        if h.role == "gateway":
+            continue
+        if h.name not in table:
+            problems.append(f"NET-04: no DHCP lease for {h.name} on the gateway")
+            continue
+        expiry, address = table[h.name]
+        net = plan.networks[h.network]
+        fixed = plan.fixed_address(h)
+        addr = ipaddress.ip_address(address)
+        if fixed and addr != fixed:
+            problems.append(f"NET-04: {h.name} should lease its reserved {fixed}, leased {addr}")
+        elif not fixed and not net.dhcp.start <= addr <= net.dhcp.end:
+            problems.append(f"NET-04: {h.name} leased {addr}, outside {net.dhcp.start}-{net.dhcp.end}")
+        lease = net.dhcp.lease
+        seconds = int(lease[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[lease[-1]] if lease[-1].isalpha() else int(lease)
+        if not seconds - 600 < expiry - now <= seconds:
+            problems.append(f"NET-04: {h.name}'s lease should run {lease}, expires in {expiry - now:.0f} s")
+    return problems
+
+
+def haproxy_backend(show_stat: str, plan: Plan) -> list[str]:
+    """LB-04: the frontend is open and the backend lists every master."""
+    h = plan.haproxy
+    rows = list(csv.reader(io.StringIO(show_stat.lstrip("# "))))
+    header, body = rows[0], [r for r in rows[1:] if r]
+    names = [dict(zip(header, r, strict=False)) for r in body]
+    problems = []
+    if not any(r["pxname"] == h.frontend and r["svname"] == "FRONTEND" and r["status"] == "OPEN" for r in names):
+        problems.append(f"LB-04: frontend {h.frontend} should be open")
+    servers = sorted(r["svname"] for r in names if r["pxname"] == h.backend and r["svname"] not in ("FRONTEND", "BACKEND"))
+    want = sorted(m.name for m in plan.masters)
+    if servers != want:
+        problems.append(f"LB-04: backend {h.backend} should have servers {want}, has {servers}")
+    return problems
+
+
+def gluster_volume(info: str, plan: Plan) -> list[str]:
+    """STO-04: a started Replicate volume, replica N, one brick on each Gluster node."""
+    g = plan.gluster
+    problems = []
+    if "Type: Replicate" not in info:
+        problems.append(f"STO-04: volume {g.volume} should be of type Replicate")
+    if "Status: Started" not in info:
+        problems.append(f"STO-04: volume {g.volume} should be started")
+    if f"Number of Bricks: 1 x {g.replica} = {g.replica}" not in info:
+        problems.append(f"STO-04: volume {g.volume} should have 1 x {g.replica} bricks")
+    bricks = [ln.split(": ", 1)[1].split(":")[0] for ln in info.splitlines() if ln.startswith("Brick") and ": " in ln]
+    want = sorted(plan.fqdn(n) for n in plan.glusters)
+    if sorted(bricks) != want:
+        problems.append(f"STO-04: bricks should be on {want}, are on {sorted(bricks)}")
+    return problems

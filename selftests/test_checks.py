@@ -1,0 +1,88 @@
+"""The conformance checks on outputs recorded from a running lab: the recorded (good)
+output passes, and a broken variant of it fails with a line naming the promise."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from provision import checks, topology
+
+DATA = Path(__file__).with_name("data")
+PLAN = topology.load()
+RECORDED_AT = float((DATA / "recorded-at").read_text())
+
+
+def data(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+def test_vip_placement():
+    good = data("crm_mon.xml")
+    assert checks.vip_placement(good, PLAN) == []
+    # the VIP on both nodes at once: what a split brain looks like in crm_mon
+    root = ET.fromstring(good)
+    vip = next(r for r in root.iter("resource") if r.get("id") == PLAN.pacemaker.vip_resource)
+    holder = vip.find("node").get("name")
+    other = next(h.name for h in PLAN.loadbalancers if h.name != holder)
+    ET.SubElement(vip, "node", name=other, id="9", cached="true")
+    problems = checks.vip_placement(ET.tostring(root, encoding="unicode"), PLAN)
+    assert len(problems) == 1 and problems[0].startswith("LB-03") and other in problems[0]
+
+
+def test_corosync_settings_and_quorum():
+    cmap, q = data("corosync-cmapctl.txt"), data("corosync-quorumtool.txt")
+    members = [h.name for h in PLAN.loadbalancers]
+    assert checks.corosync_settings(cmap, PLAN, "h") == []
+    assert checks.quorum(q, members, "h") == []
+    no_crypto = cmap.replace(f"totem.crypto_cipher (str) = {PLAN.corosync.crypto_cipher}", "totem.crypto_cipher (str) = none")
+    assert ["LB-01: h: totem.crypto_cipher should be aes256, is none"] == checks.corosync_settings(no_crypto, PLAN, "h")
+    assert checks.quorum(q.replace("Quorate:          Yes", "Quorate:          No"), members, "h") == ["LB-01: h: the cluster is not quorate"]
+
+
+def test_etcd_cluster():
+    good = data("etcd-endpoint-status.json")
+    assert checks.etcd_cluster(good, 3) == []
+    status = json.loads(good)
+    status[1]["Status"]["leader"] = status[1]["Status"]["header"]["member_id"]
+    if status[1]["Status"]["leader"] == status[0]["Status"]["leader"]:
+        status[2]["Status"]["leader"] = status[2]["Status"]["header"]["member_id"]
+    assert any("one leader" in p for p in checks.etcd_cluster(json.dumps(status), 3))
+    assert any("3 members should answer, 2 did" in p for p in checks.etcd_cluster(json.dumps(status[:2]), 3))
+
+
+def test_dnsmasq_leases():
+    good = data("dnsmasq.leases")
+    assert checks.dnsmasq_leases(good, PLAN, now=RECORDED_AT) == []
+    worker = PLAN.workers[0].name
+    missing = "\n".join(ln for ln in good.splitlines() if f" {worker} " not in ln)
+    assert checks.dnsmasq_leases(missing, PLAN, now=RECORDED_AT) == [f"NET-04: no DHCP lease for {worker} on the gateway"]
+    later = checks.dnsmasq_leases(good, PLAN, now=RECORDED_AT + 3 * 3600)
+    assert later and all("lease should run 12h" in p for p in later)
+
+
+def test_haproxy_backend():
+    good = data("haproxy-show-stat.csv")
+    assert checks.haproxy_backend(good, PLAN) == []
+    gone = PLAN.masters[2].name
+    broken = "\n".join(ln for ln in good.splitlines() if f",{gone}," not in ln)
+    problems = checks.haproxy_backend(broken, PLAN)
+    assert len(problems) == 1 and problems[0].startswith("LB-04") and gone in problems[0]
+
+
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (lambda s: s.replace("Type: Replicate", "Type: Distribute"), "should be of type Replicate"),
+        (lambda s: s.replace("Status: Started", "Status: Stopped"), "should be started"),
+        (lambda s: s.replace("1 x 3 = 3", "1 x 2 = 2"), "1 x 3 bricks"),
+    ],
+)
+def test_gluster_volume(edit, expect):
+    good = data("gluster-volume-info.txt")
+    assert checks.gluster_volume(good, PLAN) == []
+    problems = checks.gluster_volume(edit(good), PLAN)
+    assert len(problems) == 1 and problems[0].startswith("STO-04") and expect in problems[0]
