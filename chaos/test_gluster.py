@@ -9,7 +9,7 @@ from chaos.conftest import record
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
 
-MOUNT = "/mnt/underhood-chaos"
+MOUNT = "/mnt/underhood-chaos-sto06"
 FILE = "sto-06.log"
 
 
@@ -31,6 +31,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
     survivor = plan.glusters[0].name
     tl = timeline("sto-06-gluster-node-down")
     t = host(client)
+    t.run(f"systemd-umount {MOUNT}; systemctl reset-failed")  # a mount left by an interrupted run
     t.run_expect([0], f"systemd-mount -t glusterfs {plan.fqdn(plan.glusters[0])}:/{g.volume} {MOUNT}")
     t.run(f"rm -f {MOUNT}/{FILE}")
     writer = Probe(lab, client, "file_writer", [f"{MOUNT}/{FILE}", "0.1", str(limits.gluster_heal_s + 60)],
@@ -62,7 +63,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
             lab.start(victim)
     acked = {x["seq"] for x in tl.probes["writer"] if x["result"] == "ok"}
     content = t.check_output(f"cat {MOUNT}/{FILE}").split()
-    t.run(f"systemd-umount {MOUNT}")
+    t.run(f"systemd-umount {MOUNT}; systemctl reset-failed")
     assert acked and acked <= {int(x) for x in content}, f"acknowledged records lost: {sorted(acked - set(map(int, content)))[:10]}"
     lab.wait_for("self-heal to complete", lambda: heal_pending(lab, survivor, g.volume) == 0, limits.gluster_heal_s, 0.5)
     sums = {lab.run(n.name, ["sha256sum", f"{g.brick_dir}/{FILE}"]).stdout.split()[0] for n in plan.glusters}

@@ -8,8 +8,6 @@ import pytest
 
 from provision import checks
 
-MOUNT = "/mnt/underhood-conformance"
-
 
 @pytest.mark.promise("STO-01")
 def test_all_peers_connected(plan, host, lab):
@@ -33,14 +31,16 @@ def test_mount_from_masters_and_workers_writes_to_every_brick(plan, host, lab, r
     client = host(plan.by_role(role)[0].name)
     assert client.exists("mount.glusterfs")
     name = f"conformance-{uuid.uuid4().hex[:8]}"
+    mount = f"/mnt/underhood-{name}"  # one per run: a failed mount unit lingers under its name
     source = f"{plan.fqdn(plan.glusters[0])}:/{plan.gluster.volume}"
     # systemd-mount: the FUSE daemon then lives in the host's own cgroup, as on a VM.
-    client.run_expect([0], f"systemd-mount -t glusterfs {source} {MOUNT}")
+    res = client.run(f"systemd-mount -t glusterfs {source} {mount}")
+    assert res.rc == 0, f"STO-08: mounting {source} on {client.backend.hostname} failed: {res.stderr.strip()}"
     try:
-        client.run_expect([0], f"echo {name} > {MOUNT}/{name}")
+        client.run_expect([0], f"echo {name} > {mount}/{name}")
         for g in plan.glusters:
             brick = host(g.name).file(f"{plan.gluster.brick_dir}/{name}")
             assert brick.exists and brick.content_string.strip() == name, f"{name} missing on {g.name}"
-        client.run_expect([0], f"rm {MOUNT}/{name}")
+        client.run_expect([0], f"rm {mount}/{name}")
     finally:
-        client.run(f"systemd-umount {MOUNT}")
+        client.run(f"systemd-umount {mount}; systemctl reset-failed; rmdir {mount}")

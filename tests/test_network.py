@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 import pytest
 
@@ -113,21 +114,26 @@ def test_dnsmasq_options_in_effect(plan, host, lab):
     gw = host(plan.gateway.name)
     client = host(one_per_subnet(plan)[0].name)
     dns = str(plan.networks[client_net(plan)].gateway)
+    stub_log = lab.outside.state / "stub-dns.log"
+    # names unique to this run: the stub's log is shared by every run on this lab
+    tag = uuid.uuid4().hex[:10]
+    elsewhere, single, private = f"elsewhere-{tag}.test", f"nolabel{tag}", f"10.{int(tag[:2], 16)}.{int(tag[2:4], 16)}.7"
     # upstream names go to the stub resolver; other outside names are refused there
     assert client.check_output(f"dig +short @{dns} {STUB_NAME}").strip() == str(OUTSIDE_ADDRESS)
-    assert "status: REFUSED" in client.check_output(f"dig @{dns} elsewhere.test")
+    assert "status: REFUSED" in client.check_output(f"dig @{dns} {elsewhere}")
     # domain-needed: a single-label name is never forwarded upstream
-    probe = "nosuchlabel"
-    assert "NXDOMAIN" in client.check_output(f"dig @{dns} {probe}") or "REFUSED" in client.check_output(f"dig @{dns} {probe}")
-    stub_log = (lab.outside.state / "stub-dns.log").read_text()
-    assert probe not in stub_log and "elsewhere.test" in stub_log
+    answer = client.check_output(f"dig @{dns} {single}")
+    assert "NXDOMAIN" in answer or "REFUSED" in answer
     # bogus-priv: reverse lookups of private ranges outside the lab are not forwarded either
-    client.run(f"dig @{dns} -x 10.11.12.13")
-    assert "13.12.11.10.in-addr.arpa" not in (lab.outside.state / "stub-dns.log").read_text()
+    client.run(f"dig @{dns} -x {private}")
+    log = stub_log.read_text()
+    assert elsewhere in log, "the stub saw no forwarded query: the check below would prove nothing"
+    assert single not in log, f"dnsmasq forwarded the single-label name {single} upstream (domain-needed)"
+    reverse = ".".join(reversed(private.split("."))) + ".in-addr.arpa"
+    assert reverse not in log, f"dnsmasq forwarded the private reverse lookup {reverse} upstream (bogus-priv)"
     # bind-interfaces: dnsmasq is bound to the lab addresses only, never the uplink
     listening = gw.check_output("ss -Hlnu sport = :53")
-    wan_ifname = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
-    assert str(WAN_ADDRESS) not in listening and "0.0.0.0:53" not in listening, wan_ifname
+    assert str(WAN_ADDRESS) not in listening and "0.0.0.0:53" not in listening, "dnsmasq listens on the uplink"
     for net in plan.networks.values():
         assert f"{net.gateway}:53" in listening
 

@@ -1,0 +1,148 @@
+"""The conformance suite catches breakage: break the running lab in one way, run `verify`,
+and only tests of the promise that was broken may fail (and at least one must); then
+restore the lab. Needs a running local lab (tox -e provision)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chaos.cluster import etcd_healthy, lb_pair_clean, vip_holder
+from provision import topology
+from provision.providers.local import LocalProvider
+from provision.secrets import Secrets
+from provision.topology import WAN
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.lab
+
+if os.geteuid() != 0:
+    pytest.skip("breaking the local lab needs root", allow_module_level=True)
+
+LAB = LocalProvider(topology.load(), log=lambda *a: None)
+PLAN = LAB.plan
+if not LAB.container(PLAN.gateway).running():
+    pytest.skip("no local lab is up: run `tox -e provision` first", allow_module_level=True)
+
+
+def sh(host: str, script: str) -> None:
+    res = LAB.run(host, ["sh", "-c", script], timeout=120)
+    assert res.ok, f"{host}: {script}: {res.stderr or res.stdout}"
+
+
+def other_lb() -> str:
+    holder = vip_holder(LAB)
+    return next(h.name for h in PLAN.loadbalancers if h.name != holder)
+
+
+def restore_file(host: str, path: str) -> None:
+    """Put back the file the role writes (the provisioner's own copy is the truth)."""
+    secrets = Secrets.load_or_create(LAB.state / "secrets")
+    from provision.roles import files_for
+
+    f = next(f for f in files_for(PLAN, PLAN.host(host), secrets) if f.path == path)
+    LAB.container(host).write(f.path, f.content, f.mode)
+
+
+@dataclass
+class Breakage:
+    promise: str
+    what: str
+    do: Callable[[], None]
+    undo: Callable[[], None]
+
+
+def breakages() -> list[Breakage]:
+    gw = PLAN.gateway.name
+    wan = next(n.ifname for n in PLAN.gateway.nics if n.network == WAN)
+    vip = f"{PLAN.vip.address}/32"
+    last_master = PLAN.masters[-1].name
+    worker = PLAN.workers[-1].name
+    volume = PLAN.gluster.volume
+    first_glus = PLAN.glusters[0].name
+    state: dict[str, str] = {}
+
+    def holder() -> str:
+        state["holder"] = state.get("holder") or vip_holder(LAB)
+        return state["holder"]
+
+    def edit_haproxy(sed: str) -> Callable[[], None]:
+        return lambda: sh(holder(), f"sed -i '{sed}' /etc/haproxy/haproxy.cfg && systemctl reload haproxy")
+
+    def put_haproxy_back() -> None:
+        restore_file(holder(), "/etc/haproxy/haproxy.cfg")
+        sh(holder(), "systemctl reload haproxy")
+
+    return [
+        Breakage("NET-06", "dnsmasq forwards single-label names (domain-needed removed)",
+                 lambda: sh(gw, "sed -i '/^domain-needed$/d' /etc/dnsmasq.d/dns && systemctl restart dnsmasq"),
+                 lambda: (restore_file(gw, "/etc/dnsmasq.d/dns"), sh(gw, "systemctl restart dnsmasq"))),
+        Breakage("NET-05", "no NAT on the gateway",
+                 lambda: sh(gw, f"iptables -t nat -D POSTROUTING -o {wan} -j MASQUERADE"),
+                 lambda: sh(gw, f"iptables -t nat -A POSTROUTING -o {wan} -j MASQUERADE")),
+        Breakage("LB-03", "the VIP on both load balancers",
+                 lambda: sh(other_lb(), f"ip addr add {vip} dev {PLAN.loadbalancers[0].lab_nic.ifname}"),
+                 lambda: [LAB.run(h.name, ["ip", "addr", "del", vip, "dev", h.lab_nic.ifname]) for h in PLAN.loadbalancers
+                          if h.name != vip_holder_by_crm()]),
+        Breakage("LB-04", "a master removed from the haproxy backend",
+                 edit_haproxy(f"/server {last_master} /d"), put_haproxy_back),
+        Breakage("SEC-01", "haproxy stats with the documents' admin:admin",
+                 edit_haproxy("s/stats auth .*/stats auth admin:admin/"), put_haproxy_back),
+        Breakage("ETCD-01", "one etcd member stopped",
+                 lambda: sh(last_master, "systemctl stop etcd"),
+                 lambda: (sh(last_master, "systemctl start etcd"),
+                          LAB.wait_for("etcd healthy", lambda: etcd_healthy(LAB, PLAN.masters[0].name), 60))),
+        Breakage("STO-04", "the Gluster volume stopped",
+                 lambda: sh(first_glus, f"gluster --mode=script volume stop {volume}"),
+                 lambda: sh(first_glus, f"gluster --mode=script volume start {volume}")),
+        Breakage("K8S-01", "forwarding off on a worker",
+                 lambda: sh(worker, "sysctl -q -w net.ipv4.ip_forward=0"),
+                 lambda: sh(worker, "sysctl -q -w net.ipv4.ip_forward=1")),
+    ]
+
+
+def vip_holder_by_crm() -> str:
+    out = LAB.run(PLAN.loadbalancers[0].name, ["crm_resource", "--locate", "--resource", PLAN.pacemaker.vip_resource]).stdout
+    return next(h.name for h in PLAN.loadbalancers if h.name in out)
+
+
+def verify(tmp: Path) -> dict[str, set[str]]:
+    """Run the conformance suite; return {failed test: its promises}."""
+    junit = tmp / "junit.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-n", "2", "-p", "no:cacheprovider", "-o", "addopts=",
+                    f"--junitxml={junit}", "--provider", "local"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    failed = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            props = {p.get("name"): p.get("value") for p in case.iter("property")}
+            failed[f"{case.get('classname')}.{case.get('name')}"] = set(props.get("promises", "").split(","))
+    return failed
+
+
+def test_the_lab_is_whole_before(tmp_path):
+    assert lb_pair_clean(LAB) and etcd_healthy(LAB, PLAN.masters[0].name)
+    assert verify(tmp_path) == {}, "verify must pass before the lab is broken"
+
+
+@pytest.mark.parametrize("breakage", breakages(), ids=lambda b: b.promise)
+def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
+    breakage.do()
+    try:
+        failed = verify(tmp_path)
+    finally:
+        breakage.undo()
+    assert failed, f"breaking {breakage.promise} ({breakage.what}) was not caught"
+    strays = {t: p for t, p in failed.items() if breakage.promise not in p}
+    assert not strays, f"breaking {breakage.promise} ({breakage.what}) also failed {strays}"
+
+
+def test_the_lab_is_whole_after(tmp_path):
+    LAB.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(LAB), 60)
+    assert verify(tmp_path) == {}, "the lab was not restored"
