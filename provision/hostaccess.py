@@ -6,6 +6,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+import testinfra
+import testinfra.backend
 import testinfra.host
 from testinfra.backend import base
 
@@ -15,7 +17,7 @@ class ProviderBackend(base.BaseBackend):
 
     NAME = "underhood"
 
-    def __init__(self, provider, hostname: str, **kwargs: Any) -> None:
+    def __init__(self, hostname: str, provider, **kwargs: Any) -> None:
         self.provider = provider
         super().__init__(hostname, **kwargs)
 
@@ -32,8 +34,13 @@ class ProviderBackend(base.BaseBackend):
         return self.result(res.rc, self.encode(cmd), res.stdout.encode(), res.stderr.encode())
 
 
+# Registered the way testinfra resolves backends: testinfra.get_host("underhood://NAME",
+# provider=PROVIDER) works as well as host() below.
+testinfra.backend.BACKENDS.setdefault(ProviderBackend.NAME, f"{__name__}.ProviderBackend")
+
+
 def host(provider, name: str) -> testinfra.host.Host:
-    return testinfra.host.Host(ProviderBackend(provider, name))
+    return testinfra.get_host(f"{ProviderBackend.NAME}://{name}", provider=provider)
 
 
 def quote(argv: list[str]) -> str:

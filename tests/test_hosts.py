@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from provision.providers.local.image import SKIPPED_IN_CONTAINERS
+from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN
 from tests.conftest import needs
 
@@ -93,3 +95,21 @@ def test_control_plane_certificates_are_not_copied_by_hand(plan, host, lab):
 @pytest.mark.promise("SEC-03")
 def test_volume_provisioner_api_requires_authentication(plan, host, lab):
     pytest.skip("no volume provisioner runs in this lab yet (it comes with the Kubernetes roles; Heketi is archived)")
+
+
+@pytest.mark.promise("K8S-02")
+def test_kubeadm_configuration_on_the_masters(plan, host, lab):
+    """Host side of K8S-02: the configuration kubeadm is given on every master."""
+    for m in plan.masters:
+        docs = {d["kind"]: d for d in yaml.safe_load_all(host(m.name).file(KUBEADM_CONFIG).content_string)}
+        cc = docs["ClusterConfiguration"]
+        found = (cc["controlPlaneEndpoint"], cc["apiServer"]["certSANs"], cc["networking"]["podSubnet"])
+        want = (f"{plan.vip.address}:{plan.vip.port}", [str(plan.vip.address)], str(plan.lab.pod_cidr))
+        assert found == want, f"K8S-02: {m.name}: kubeadm is given {found}, the plan says {want}"
+        assert docs["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == str(m.lab_nic.address)
+
+
+@pytest.mark.promise("STO-02")
+def test_volume_provisioner_knows_the_gluster_nodes(plan, lab):
+    pytest.skip("no dynamic volume provisioner runs in this lab yet (Heketi is archived; its successor comes with "
+                "the Kubernetes roles)")
