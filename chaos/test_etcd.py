@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.cluster import etcd_healthy, etcd_leader
+from chaos.cluster import etcd_healthy, etcd_leader, etcd_status
 from chaos.conftest import record
 from chaos.history import Op, check
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
 from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
-from provision.roles.master import etcd_endpoints
+from provision.roles.master import ETCD_PKI, etcd_endpoints
 
 KEYS = ["/underhood/chaos/a", "/underhood/chaos/b", "/underhood/chaos/c"]
 
@@ -112,4 +112,56 @@ def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeli
         wait_healthy(lab, limits)
         probe.stop()
         tl.probes["etcd client"] = [dict(s, t=s["invoke"], result=s["outcome"]) for s in probe.samples()]
+    audit(lab, probe.samples())
+
+
+def local_etcdctl(lab, master: str, *args: str, timeout: float = 15):
+    """etcdctl on a master against its own member only."""
+    argv = ["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints=https://127.0.0.1:{lab.plan.etcd.client_port}",
+            f"--cacert={ETCD_PKI}/ca.crt", f"--cert={ETCD_PKI}/healthcheck-client.crt", f"--key={ETCD_PKI}/healthcheck-client.key",
+            "--dial-timeout=2s", "--command-timeout=3s", *args]
+    return lab.run(master, argv, timeout=timeout)
+
+
+@pytest.mark.promise("ETCD-06")
+def test_a_cut_off_member_serves_nothing_linearizable_and_catches_up(lab, limits, timeline):
+    wait_healthy(lab, limits)
+    tl = timeline("etcd-06-member-cut-off")
+    leader = etcd_leader(lab, admin(lab))
+    cut = next(m.name for m in lab.plan.masters if m.name != leader)  # a follower: the majority keeps its leader
+    probe = client(lab, tl.scenario, limits.etcd_quorum_s * 3 + 60)
+    try:
+        probe.wait_for(lambda s: len(ok_writes_after(s, 0)) >= 10, 15, "the client writing before the cut")
+        cut_at = tl.event(f"cut {cut} off (switch port down)")
+        lab.isolate(cut)
+        # the majority side keeps working
+        probe.wait_for(lambda s: ok_writes_after(s, cut_at + 1), limits.etcd_election_s, "writes going on on the majority side")
+        # the cut-off member, still running, serves no linearizable write or read
+        assert not local_etcdctl(lab, cut, "put", "/underhood/chaos/partitioned", "x").ok, f"{cut} took a write while cut off"
+        assert not local_etcdctl(lab, cut, "get", KEYS[0]).ok, f"{cut} served a linearizable read while cut off"
+        stale = local_etcdctl(lab, cut, "get", KEYS[0], "--consistency=s", "--print-value-only")
+        tl.event(f"{cut} refused a write and a linearizable read")
+        written = etcdctl(lab, admin(lab), "put", "/underhood/chaos/during-cut", "majority")
+        assert written.ok, written.stderr
+        healed = tl.event(f"heal {cut}")
+        lab.heal(cut)
+
+        def caught_up() -> bool:
+            res = local_etcdctl(lab, cut, "get", "/underhood/chaos/during-cut", "--consistency=s", "--print-value-only")
+            return res.ok and res.stdout.strip() == "majority"
+
+        lab.wait_for(f"{cut} catching up", caught_up, limits.etcd_quorum_s)
+        caught = tl.event(f"{cut} caught up")
+        record("ETCD-06 cut-off member caught up after heal", caught - healed)
+        tl.figures.update(catch_up_s=round(caught - healed, 3), stale_read=stale.stdout.strip())
+    finally:
+        lab.heal(cut)
+        wait_healthy(lab, limits)
+        probe.stop()
+        tl.probes["etcd client"] = [dict(s, t=s["invoke"], result=s["outcome"]) for s in probe.samples()]
+    # no divergence: every member reports the same revision once the client has stopped
+    revisions = lab.wait_for("members agreeing on one revision", lambda: len({
+        s["Status"]["header"]["revision"] for s in etcd_status(lab, admin(lab))}) == 1, limits.etcd_quorum_s)
+    assert revisions
+    # (the refused write is indeterminate, like any timed-out write: it is not checked for)
     audit(lab, probe.samples())
