@@ -26,7 +26,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "promise(*ids): the PROMISES.md promises this test checks")
-    config._underhood_coverage = _promises.Coverage(provider=config.getoption("--provider"))
+    from provision.errors import UnderhoodError
+    from provision.providers import choose
+
+    try:
+        provider = choose(config.getoption("--provider"))
+    except UnderhoodError:
+        provider = config.getoption("--provider")
+    config._underhood_coverage = _promises.Coverage(provider=provider)
     config.pluginmanager.register(_PromiseRecorder(config._underhood_coverage), "underhood-promises")
 
 
@@ -76,8 +83,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not cov.results:
         return
     data = cov.as_json()
+    data["suite"] = _suite_name(config)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "promises.json").write_text(json.dumps(data, indent=2))
+    # one file per suite and provider, merged by `python -m provision report`
+    runs = REPORTS / "promises"
+    runs.mkdir(exist_ok=True)
+    (runs / f"{cov.provider}-{data['suite']}.json").write_text(json.dumps(data, indent=2))
     tr = terminalreporter
     tr.section(f"promise coverage (provider: {cov.provider})")
     for row in data["promises"]:
@@ -88,6 +100,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         tr.write_line(f"{row['id']:<8} {row['status']:<12} {counts or 'no test'}{extra}")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(data["summary"].items()))
     tr.write_line(f"promises: {summary}; written to {REPORTS / 'promises.json'}")
+
+
+def _suite_name(config: pytest.Config) -> str:
+    """The suite a run belongs to (tests, chaos, selftests), from the paths it was given."""
+    for arg in config.args:
+        top = Path(arg).resolve()
+        for part in (top, *top.parents):
+            if part.parent == Path(__file__).parent:
+                return part.name
+    return "tests"
 
 
 @pytest.fixture(scope="session")

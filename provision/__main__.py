@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from rich.console import Console
 
@@ -30,7 +31,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
 
 
 #: Verbs of the lifecycle that later parts of underhood add; until then they say so.
-NOT_YET = {"ssh-config", "report", "demo"}
+NOT_YET = {"ssh-config", "demo"}
 
 
 def _provider(args: argparse.Namespace):
@@ -77,6 +78,14 @@ def _status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from provision.report import build
+
+    out = build(topology.load(args.plan), Path(args.reports))
+    console.print(f"report written to {out}")
+    return 0
+
+
 def _shell(args: argparse.Namespace, console: Console) -> int:
     p = _provider(args)
     leader = p.container(args.host).leader()
@@ -105,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         v = sub.add_parser(verb, help=text)
         v.add_argument("--provider", default=None, choices=providers_names(), help="local, vagrant or auto (LAB_PROVIDER)")
         v.set_defaults(func=func)
+    v = sub.add_parser("report", help="write reports/index.html from the recorded runs")
+    v.add_argument("--reports", default=str(Path(__file__).resolve().parents[1] / "reports"), help="the reports directory")
+    v.set_defaults(func=_report)
     v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
     v.add_argument("--provider", default=None, choices=providers_names())
     v.add_argument("host")

@@ -1,0 +1,73 @@
+"""`python -m provision report`: one self-contained HTML page from the runs' results.
+
+It reads reports/promises/*.json (one per suite and provider), reports/recovery.json and
+reports/chaos/*.json and *.png, and writes reports/index.html with every image inlined, so
+the page opens anywhere without a network."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from chaos.deadlines import deadlines
+from provision.promises import errata, promises
+from provision.report.diagram import svg
+from provision.topology import Plan
+
+ORDER = {"failed": 0, "passed": 1, "skipped": 2, "not covered": 3}
+
+
+@dataclass
+class Cell:
+    status: str = "not covered"
+    tests: list[dict] = field(default_factory=list)
+
+
+def merge_runs(directory: Path) -> tuple[list[str], dict[str, dict[str, Cell]]]:
+    """Per promise and provider: the worst-to-best merge of every suite's outcome."""
+    table: dict[str, dict[str, Cell]] = {pid: {} for pid in promises()}
+    providers: list[str] = []
+    for path in sorted(directory.glob("*.json")):
+        run = json.loads(path.read_text())
+        prov = run["provider"]
+        if prov not in providers:
+            providers.append(prov)
+        for row in run["promises"]:
+            cell = table.setdefault(row["id"], {}).setdefault(prov, Cell())
+            cell.tests += [dict(t, suite=run.get("suite", "")) for t in row["tests"]]
+            if row["status"] != "not covered" and ORDER[row["status"]] < ORDER[cell.status]:
+                cell.status = row["status"]
+    return providers, table
+
+
+def _png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def build(plan: Plan, reports: Path) -> Path:
+    providers, table = merge_runs(reports / "promises")
+    recovery = json.loads((reports / "recovery.json").read_text()) if (reports / "recovery.json").exists() else {}
+    scenarios = []
+    for path in sorted((reports / "chaos").glob("*.json")) if (reports / "chaos").exists() else []:
+        data = json.loads(path.read_text())
+        png = path.with_suffix(".png")
+        scenarios.append({"name": data["scenario"], "figures": data.get("figures", {}), "events": data.get("events", []),
+                          "plot": _png(png) if png.exists() else None})
+    summary = {}
+    for prov in providers:
+        counts = {s: 0 for s in ORDER}
+        for cells in table.values():
+            counts[cells.get(prov, Cell()).status] += 1
+        summary[prov] = counts
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)), autoescape=True)
+    html = env.get_template("index.html.j2").render(
+        plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
+        recovery=recovery, scenarios=scenarios, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
+    )
+    out = reports / "index.html"
+    out.write_text(html)
+    return out

@@ -1,0 +1,83 @@
+"""The HTML report: built from recorded runs, self-contained, and checked in a real
+headless browser (Debian's chromium) that it loads with one row per promise and visible plots."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from chaos.timeline import Timeline
+from provision import topology
+from provision.promises import Coverage, promises
+from provision.report import build, merge_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("reports")
+    (d / "promises").mkdir()
+    for suite, entries in {"tests": [("NET-01", "passed", ""), ("HOST-07", "skipped", "no disks")],
+                           "chaos": [("LB-06", "passed", ""), ("NET-01", "failed", "")]}.items():
+        cov = Coverage(provider="local")
+        for pid, outcome, reason in entries:
+            cov.record([pid], f"{suite}/test_{pid}", outcome, reason)
+        data = cov.as_json()
+        data["suite"] = suite
+        (d / "promises" / f"local-{suite}.json").write_text(json.dumps(data))
+    tl = Timeline("lb-06-example")
+    tl.event("poweroff hapx-node01", 100.5)
+    tl.event("VIP on hapx-node02", 107.2)
+    tl.probes["vip"] = [{"t": 100 + i / 10, "result": "ok" if i < 5 or i > 72 else "timeout"} for i in range(100)]
+    tl.figures["gap_s"] = 6.8
+    tl.write(d / "chaos")
+    (d / "recovery.json").write_text('{"LB-06 VIP gap": {"runs": [6.8, 6.9], "min": 6.8, "median": 6.85, "max": 6.9}}')
+    build(topology.load(), d)
+    return d
+
+
+def test_merge_takes_the_worst_outcome_per_provider(reports):
+    providers, table = merge_runs(reports / "promises")
+    assert providers == ["local"]
+    assert table["NET-01"]["local"].status == "failed"  # failed in chaos, passed in tests
+    assert table["HOST-07"]["local"].status == "skipped"
+    assert table["LB-06"]["local"].status == "passed"
+    assert "local" not in table["SEC-06"] or table["SEC-06"]["local"].status == "not covered"
+
+
+def test_page_is_self_contained_with_a_row_per_promise(reports):
+    html = (reports / "index.html").read_text()
+    assert len(re.findall(r'<tr data-promise="', html)) == len(promises())
+    assert "data:image/png;base64," in html and "<svg" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not need a network"
+    assert "6.80 s" in html and "DOC-03" in html
+
+
+def test_page_in_a_headless_browser(reports):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    page = f"file://{reports / 'index.html'}"
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
+                             capture_output=True, text=True, timeout=120).stdout
+        shot = ROOT / "reports" / "report-screenshot.png"
+        shot.parent.mkdir(exist_ok=True)
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2000",
+                        f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    body = re.search(r"<body[^>]*>", dom)
+    assert body, "the browser did not load the page"
+    plots = re.search(r'data-plots="(\d+)"', body[0])
+    visible = re.search(r'data-plots-visible="(\d+)"', body[0])
+    assert plots and visible and int(plots[1]) >= 1 and visible[1] == plots[1], body[0]
+    assert len(re.findall(r'<tr data-promise="', dom)) == len(promises())
+    assert shot.exists() and shot.stat().st_size > 10_000
