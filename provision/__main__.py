@@ -31,7 +31,7 @@ def _check(args: argparse.Namespace, console: Console) -> int:
 
 
 #: Verbs of the lifecycle that later parts of underhood add; until then they say so.
-NOT_YET = {"ssh-config", "demo"}
+NOT_YET = {"ssh-config"}
 
 
 def _provider(args: argparse.Namespace):
@@ -86,6 +86,16 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, console: Console) -> int:
+    from provision.demo import Dashboard
+
+    p = _provider(args)
+    if not p.container(p.plan.gateway).running():
+        raise UnderhoodError("no lab is up: run `python -m provision up` first")
+    Dashboard(p, p.state).run()
+    return 0
+
+
 def _shell(args: argparse.Namespace, console: Console) -> int:
     p = _provider(args)
     leader = p.container(args.host).leader()
@@ -117,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("report", help="write reports/index.html from the recorded runs")
     v.add_argument("--reports", default=str(Path(__file__).resolve().parents[1] / "reports"), help="the reports directory")
     v.set_defaults(func=_report)
+    v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a Gluster node")
+    v.add_argument("--provider", default=None, choices=providers_names())
+    v.set_defaults(func=_demo)
     v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
     v.add_argument("--provider", default=None, choices=providers_names())
     v.add_argument("host")

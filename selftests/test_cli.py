@@ -69,7 +69,7 @@ def test_malformed_yaml_exit_2(tmp_path):
 
 
 def test_verbs_not_built_yet_say_so():
-    res = subprocess.run([sys.executable, "-m", "provision", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    res = subprocess.run([sys.executable, "-m", "provision", "ssh-config"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "none is available yet" in res.stderr
 
 

@@ -1,0 +1,62 @@
+"""Talk mode, driven in tmux against the running local lab: a key press kills the VIP
+holder, the screen shows the VIP on the other node with the measured gap; q restores."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chaos.cluster import lb_pair_clean
+from provision import topology
+from provision.providers.local import LocalProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSION = "uh-demo-selftest"
+pytestmark = pytest.mark.lab
+
+
+def screen() -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", SESSION], capture_output=True, text=True).stdout
+
+
+def wait_screen(pattern: str, timeout: float) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, screen())
+        if m:
+            return m
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} never appeared on the screen:\n{screen()}")
+
+
+def test_a_key_kills_the_vip_holder_and_the_screen_shows_the_move():
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (.ci/run installs it)")
+    lab = LocalProvider(topology.load(), log=lambda *a: None)
+    if not lab.container(lab.plan.gateway).running():
+        pytest.skip("no local lab is up: run `tox -e provision` first")
+    lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), 90)
+    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+    subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", "120", "-y", "50",
+                    f"cd {ROOT} && {sys.executable} -m provision demo"], check=True)
+    try:
+        before = wait_screen(r"VIP holder\s+(hapx-\S+)", 30)[1]
+        wait_screen(r"answering", 15)
+        subprocess.run(["tmux", "send-keys", "-t", SESSION, "v"], check=True)
+        wait_screen(rf"poweroff {before}", 10)
+        after = wait_screen(rf"VIP holder\s+((?!{before})hapx-\S+)", 60)[1]
+        gap = float(wait_screen(r"gap (\d+\.\d+) s", 60)[1])
+        assert after != before and gap > 0
+        subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"], check=True)
+        lab.wait_for(f"{before} back after q", lambda: lab.container(before).running(), 60)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+        if not lab.container(before).running():
+            lab.start(before)
+    lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), 90)
