@@ -20,8 +20,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--provider",
         default=os.environ.get("LAB_PROVIDER", "auto"),
-        help="which lab to check: local, vagrant or auto (also LAB_PROVIDER)",
+        help="which lab to check: local, vagrant, existing or auto (also LAB_PROVIDER)",
     )
+    group.addoption("--inventory", default=os.environ.get("LAB_INVENTORY"), help="the existing provider's inventory file")
+    group.addoption("--allow-chaos", action="store_true", help="let chaos scenarios break an existing lab")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
         provider = choose(config.getoption("--provider"))
     except UnderhoodError:
         provider = config.getoption("--provider")
-    config._underhood_coverage = _promises.Coverage(provider=provider)
+    config._underhood_coverage = _promises.Coverage(provider=provider, inventory=config.getoption("--inventory"))
     config.pluginmanager.register(_PromiseRecorder(config._underhood_coverage), "underhood-promises")
 
 

@@ -9,9 +9,20 @@ import pytest
 
 from chaos.deadlines import Deadlines, deadlines
 from chaos.timeline import REPORTS, Timeline
-from tests.conftest import host, lab  # noqa: F401  (the same fixtures as the conformance suite)
+from tests import conftest as _conformance
+
+# The same fixtures as the conformance suite.
+lab = _conformance.lab
+host = _conformance.host
 
 _FIGURES: dict[str, list[float]] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chaos_allowed(lab) -> None:
+    """Chaos breaks the lab: on an existing lab only when the user says so."""
+    if "chaos" not in lab.capabilities:
+        pytest.exit(f"chaos on the {lab.name} provider needs --allow-chaos (and power commands for node faults)", returncode=2)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from chaos.probe import Probe
 from chaos.timeline import REPORTS
 from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
 from provision.roles.master import ETCD_PKI, etcd_endpoints
+from tests.conftest import needs
 
 KEYS = ["/underhood/chaos/a", "/underhood/chaos/b", "/underhood/chaos/c"]
 
@@ -53,6 +54,7 @@ def wait_healthy(lab, limits) -> None:
 
 @pytest.mark.promise("ETCD-03", "ETCD-05")
 def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline):
+    needs(lab, "power", "node faults need power commands (power: in the inventory)")
     wait_healthy(lab, limits)
     tl = timeline("etcd-05-leader-killed")
     leader = lab.wait_for("an etcd leader", lambda: etcd_leader(lab, admin(lab)), limits.etcd_election_s)
@@ -82,6 +84,7 @@ def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline
 
 @pytest.mark.promise("ETCD-04")
 def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeline):
+    needs(lab, "power", "node faults need power commands (power: in the inventory)")
     wait_healthy(lab, limits)
     tl = timeline("etcd-04-quorum-lost")
     victims = [m.name for m in lab.plan.masters[1:3]]
@@ -107,7 +110,7 @@ def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeli
         tl.figures.update(quorum_recovery_s=round(resumed - start, 3))
     finally:
         for v in victims:
-            if not lab.container(v).running():
+            if not lab.running(v):
                 lab.start(v)
         wait_healthy(lab, limits)
         probe.stop()
@@ -125,6 +128,7 @@ def local_etcdctl(lab, master: str, *args: str, timeout: float = 15):
 
 @pytest.mark.promise("ETCD-06")
 def test_a_cut_off_member_serves_nothing_linearizable_and_catches_up(lab, limits, timeline):
+    needs(lab, "reach-isolated", "the cut-off member is asked directly, which needs a way in besides its lab link")
     wait_healthy(lab, limits)
     tl = timeline("etcd-06-member-cut-off")
     leader = etcd_leader(lab, admin(lab))

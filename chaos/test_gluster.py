@@ -8,6 +8,7 @@ import pytest
 from chaos.conftest import record
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
+from tests.conftest import needs
 
 MOUNT = "/mnt/underhood-chaos-sto06"
 FILE = "sto-06.log"
@@ -24,6 +25,7 @@ def heal_pending(lab, node: str, volume: str) -> int | None:
 
 @pytest.mark.promise("STO-06")
 def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
+    needs(lab, "power", "node faults need power commands (power: in the inventory)")
     plan = lab.plan
     g = plan.gluster
     client = plan.by_role("admin")[0].name
@@ -59,7 +61,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
     finally:
         writer.stop()
         tl.probes["writer"] = writer.samples()
-        if not lab.container(victim).running():
+        if not lab.running(victim):
             lab.start(victim)
     acked = {x["seq"] for x in tl.probes["writer"] if x["result"] == "ok"}
     content = t.check_output(f"cat {MOUNT}/{FILE}").split()

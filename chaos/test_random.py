@@ -20,6 +20,7 @@ from chaos.test_etcd import audit, client, ok_writes_after
 from chaos.test_gluster import heal_pending
 from chaos.test_loadbalancer import ok_times, vip_probe
 from provision.topology import etcd_fault_tolerance
+from tests.conftest import needs
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,8 @@ def pick_faults(rng: random.Random, plan) -> list[str]:
 
 
 @pytest.mark.promise("LB-06", "ETCD-03", "STO-06")
-def test_random_faults_within_tolerance(lab, limits, timeline):
+def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
+    needs(lab, "power", "node faults need power commands (power: in the inventory)")
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(2**32))
     print(f"\nchaos seed: {seed} (replay with CHAOS_SEED={seed})")
     rng = random.Random(seed)
@@ -82,6 +84,8 @@ def test_random_faults_within_tolerance(lab, limits, timeline):
         tl.probes["vip"] = vip.samples()
         tl.probes["etcd client"] = [dict(s, t=s["invoke"], result=s["outcome"]) for s in etcd.samples()]
     audit(lab, etcd.samples())
-    verify = subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                             "--provider", lab.name], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    inventory = pytestconfig.getoption("--inventory")
+    argv = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--provider", lab.name]
+    argv += ["--inventory", inventory] if inventory else []
+    verify = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert verify.returncode == 0, f"conformance after chaos (seed {seed}):\n{verify.stdout[-3000:]}"

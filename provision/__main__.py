@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -30,15 +31,12 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-#: Verbs of the lifecycle that later parts of underhood add; until then they say so.
-NOT_YET = {"ssh-config"}
-
-
 def _provider(args: argparse.Namespace):
     from provision import providers
 
     plan = topology.load(args.plan)
-    return providers.get(args.provider, plan)
+    return providers.get(args.provider, plan, inventory=getattr(args, "inventory", None),
+                         allow_chaos=getattr(args, "allow_chaos", False))
 
 
 def _up(args: argparse.Namespace, console: Console) -> int:
@@ -90,48 +88,78 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     from provision.demo import Dashboard
 
     p = _provider(args)
-    if not p.container(p.plan.gateway).running():
+    if not p.is_up():
         raise UnderhoodError("no lab is up: run `python -m provision up` first")
     Dashboard(p, p.state).run()
     return 0
 
 
+def _ssh_config(args: argparse.Namespace, console: Console) -> int:
+    print(_provider(args).ssh_config())
+    return 0
+
+
+def _proxy(args: argparse.Namespace, console: Console) -> int:
+    argv = _provider(args).proxy_argv(args.host)
+    os.execvp(argv[0], argv)
+    return 1
+
+
+def _poweroff(args: argparse.Namespace, console: Console) -> int:
+    _provider(args).poweroff(args.host)
+    return 0
+
+
+def _start(args: argparse.Namespace, console: Console) -> int:
+    _provider(args).start(args.host)
+    return 0
+
+
 def _shell(args: argparse.Namespace, console: Console) -> int:
-    p = _provider(args)
-    leader = p.container(args.host).leader()
-    if leader is None:
-        raise UnderhoodError(f"{args.host} is not running; start the lab with `python -m provision up`")
-    return subprocess.call(["nsenter", "-t", str(leader), "-a", "--", *(args.command or ["bash", "-l"])])
+    return subprocess.call(_provider(args).shell_argv(args.host, args.command or ["bash", "-l"]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    verb = next((a for a in argv if not a.startswith("-")), None)
-    if verb in NOT_YET:
-        print(f"error: `{verb}` needs a provider, and none is available yet (see README: providers)", file=sys.stderr)
-        return 2
     parser = argparse.ArgumentParser(prog="python -m provision", description="Build and inspect the underhood lab.")
     parser.add_argument("--plan", default=None, help="plan file (default: provision/lab.yaml)")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = sub.add_parser("check", help="validate the plan and print it with the documents' errata")
     p.add_argument("--plan", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_check)
+    def provider_options(v: argparse.ArgumentParser) -> None:
+        v.add_argument("--provider", default=None, choices=providers_names(), help="local, vagrant, existing or auto (LAB_PROVIDER)")
+        v.add_argument("--inventory", default=None, help="the existing provider's inventory (LAB_INVENTORY)")
+        v.add_argument("--allow-chaos", action="store_true", help="let faults touch an existing lab")
+
     for verb, func, text in (
         ("up", _up, "create the lab's hosts and networks and configure them (idempotent)"),
         ("down", _down, "remove every host, network and leftover of the lab"),
         ("status", _status, "each host's state and address, the VIP holder, the etcd leader"),
     ):
         v = sub.add_parser(verb, help=text)
-        v.add_argument("--provider", default=None, choices=providers_names(), help="local, vagrant or auto (LAB_PROVIDER)")
+        provider_options(v)
+        v.set_defaults(func=func)
+    for verb, func, text in (("poweroff", _poweroff, "hard power-off of HOST (a node fault)"),
+                             ("start", _start, "start HOST again after a poweroff")):
+        v = sub.add_parser(verb, help=text)
+        provider_options(v)
+        v.add_argument("host")
         v.set_defaults(func=func)
     v = sub.add_parser("report", help="write reports/index.html from the recorded runs")
     v.add_argument("--reports", default=str(Path(__file__).resolve().parents[1] / "reports"), help="the reports directory")
     v.set_defaults(func=_report)
     v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a Gluster node")
-    v.add_argument("--provider", default=None, choices=providers_names())
+    provider_options(v)
     v.set_defaults(func=_demo)
-    v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
+    v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")
     v.add_argument("--provider", default=None, choices=providers_names())
+    v.set_defaults(func=_ssh_config)
+    v = sub.add_parser("proxy", help="the ssh ProxyCommand of ssh-config: stdin/stdout to HOST's sshd")
+    v.add_argument("--provider", default=None, choices=providers_names())
+    v.add_argument("host")
+    v.set_defaults(func=_proxy)
+    v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
+    provider_options(v)
     v.add_argument("host")
     v.add_argument("command", nargs=argparse.REMAINDER)
     v.set_defaults(func=_shell)

@@ -46,7 +46,7 @@ class Dashboard:
     # -- data -------------------------------------------------------------------------------
     def collect(self) -> None:
         while not self.stop.is_set():
-            hosts = {h.name: self.lab.container(h).running() for h in self.plan.hosts}
+            hosts = {h.name: self.lab.running(h.name) for h in self.plan.hosts}
             via = next((m.name for m in self.plan.masters if hosts[m.name]), None)
             self.state.update(
                 hosts=hosts,

@@ -51,6 +51,7 @@ class Coverage:
     """Outcomes of the tests that name each promise, during one run."""
 
     provider: str
+    inventory: str | None = None
     results: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
 
     def record(self, ids: Iterable[str], test: str, outcome: str, reason: str = "") -> None:
@@ -83,4 +84,4 @@ class Coverage:
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["status"]] = counts.get(row["status"], 0) + 1
-        return {"provider": self.provider, "summary": counts, "promises": rows}
+        return {"provider": self.provider, "inventory": self.inventory, "summary": counts, "promises": rows}

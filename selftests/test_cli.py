@@ -68,11 +68,6 @@ def test_malformed_yaml_exit_2(tmp_path):
     assert res.returncode == 2 and "line" in res.stderr
 
 
-def test_verbs_not_built_yet_say_so():
-    res = subprocess.run([sys.executable, "-m", "provision", "ssh-config"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2 and "none is available yet" in res.stderr
-
-
 def test_a_provider_that_is_not_installed_is_named():
     res = subprocess.run([sys.executable, "-m", "provision", "up", "--provider", "vagrant"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)

@@ -13,10 +13,15 @@ from provision.topology import Plan
 def lab(plan: Plan, pytestconfig: pytest.Config):
     """The provider of the running lab; skips the test when no lab is up."""
     try:
-        provider = providers.get(pytestconfig.getoption("--provider"), plan)
+        provider = providers.get(pytestconfig.getoption("--provider"), plan, inventory=pytestconfig.getoption("--inventory"),
+                                 allow_chaos=pytestconfig.getoption("--allow-chaos"))
+        if provider.name == "existing":
+            provider.check_reachable()
     except UnderhoodError as exc:
+        if pytestconfig.getoption("--provider") == "existing":
+            pytest.exit(str(exc), returncode=2)  # a bad inventory: say so once, before any test runs
         pytest.skip(f"no provider: {exc}")
-    if not hasattr(provider, "container") or not provider.container(plan.gateway).running():
+    if not provider.is_up():
         pytest.skip(f"no lab is up ({provider.name} provider): run `tox -e provision` first")
     return provider
 

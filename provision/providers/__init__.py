@@ -9,7 +9,7 @@ from provision.errors import ProviderError
 from provision.providers.base import Provider
 from provision.topology import Plan
 
-NAMES = ("local", "vagrant", "auto")
+NAMES = ("local", "vagrant", "existing", "auto")
 
 
 def choose(name: str | None) -> str:
@@ -22,8 +22,16 @@ def choose(name: str | None) -> str:
     return name
 
 
-def get(name: str | None, plan: Plan) -> Provider:
+def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_chaos: bool = False) -> Provider:
     name = choose(name)
+    if name == "existing":
+        from provision.providers import inventory as inv
+        from provision.providers.existing import ExistingProvider
+
+        path = inventory or os.environ.get("LAB_INVENTORY")
+        if not path:
+            raise ProviderError("the existing provider needs an inventory: --inventory FILE (or LAB_INVENTORY)")
+        return ExistingProvider(plan, inv.load(path, plan), allow_chaos)
     if name == "vagrant":
         raise ProviderError(
             "the vagrant provider is not part of underhood yet; use --provider local (systemd-nspawn, needs root on Linux)"

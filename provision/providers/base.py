@@ -21,6 +21,20 @@ class HostState:
 
 
 @dataclass(frozen=True)
+class OutsideTarget:
+    """Something beyond the gateway's NAT that the suite may talk to (NET-05/06)."""
+
+    address: str
+    port: int
+    #: A name the upstream resolver answers, and the address it answers with.
+    name: str
+    #: The source address the outside service should see (the gateway's uplink), if known.
+    expected_source: str | None = None
+    #: The upstream resolver's query log, where the provider can read it.
+    stub_log: Path | None = None
+
+
+@dataclass(frozen=True)
 class Result:
     rc: int
     stdout: str
@@ -52,6 +66,29 @@ class Provider(abc.ABC):
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result: ...
 
     @abc.abstractmethod
+    def running(self, host: str) -> bool: ...
+
+    def is_up(self) -> bool:
+        """Is there a lab to talk to (its gateway running)?"""
+        return self.running(self.plan.gateway.name)
+
+    def address(self, host) -> str | None:
+        """A host's lab address as the host itself shows it (not the VIP)."""
+        res = self.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
+        for line in res.stdout.splitlines():
+            addr = line.split()[3].split("/")[0]
+            if addr != str(self.plan.vip.address):
+                return addr
+        return None
+
+    def stats_password(self) -> str | None:
+        """HAProxy's stats password, where the provider knows it."""
+        return None
+
+    def outside_target(self) -> OutsideTarget | None:
+        return None
+
+    @abc.abstractmethod
     def poweroff(self, host: str) -> None: ...
 
     @abc.abstractmethod
@@ -66,6 +103,10 @@ class Provider(abc.ABC):
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
         """Start a bounded program on a host in the background, its stdout to ``output``."""
         raise NotImplementedError(f"the {self.name} provider cannot run background programs")
+
+    def shell_argv(self, host: str, command: list[str]) -> list[str]:
+        """The command line that runs ``command`` interactively on a host."""
+        raise NotImplementedError(f"the {self.name} provider has no interactive shell")
 
     def kill(self, host: str, process: str) -> Result:
         """SIGKILL a service's processes on a host (systemd restarts it if its unit says so)."""

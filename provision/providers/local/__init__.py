@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.errors import ProviderError
-from provision.providers.base import HostState, Provider, Result
+from provision.providers.base import HostState, OutsideTarget, Provider, Result
 from provision.providers.local import image
 from provision.providers.local.container import Container, Link
 from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
@@ -30,7 +30,7 @@ def _compact(name: str) -> str:
 
 class LocalProvider(Provider):
     name = "local"
-    capabilities = frozenset({"nspawn", "real-daemons"})
+    capabilities = frozenset({"nspawn", "real-daemons", "chaos", "power", "reach-isolated"})
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
@@ -177,13 +177,56 @@ class LocalProvider(Provider):
             out.append(HostState(h.name, h.role, state, address))
         return out
 
-    def address(self, host: Host) -> str | None:
-        res = self.container(host).run(["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
-        for line in res.stdout.splitlines():
-            addr = line.split()[3].split("/")[0]
-            if addr != str(self.plan.vip.address):
-                return addr
-        return None
+    # -- management access: ssh into each host through its own network namespace -----------
+    def ssh_key(self) -> Path:
+        """The lab's management key (root on every host), made on first use."""
+        key = self.state / "ssh" / "id_ed25519"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{self.plan.lab.name}-management", "-f", str(key))
+        return key
+
+    def ssh_config(self) -> str:
+        """`vagrant ssh-config` format. The ProxyCommand enters the host's network namespace,
+        so nothing in this machine's own namespace ever addresses a lab address."""
+        import sys
+
+        root = Path(__file__).resolve().parents[3]
+        blocks = []
+        for h in self.plan.hosts:
+            blocks.append(
+                f"Host {h.name}\n  HostName {h.name}\n  User root\n  Port 22\n  UserKnownHostsFile /dev/null\n"
+                f"  StrictHostKeyChecking no\n  PasswordAuthentication no\n  IdentityFile {self.ssh_key()}\n"
+                f"  IdentitiesOnly yes\n  LogLevel FATAL\n"
+                f"  ProxyCommand env PYTHONPATH={root} {sys.executable} -m provision proxy %h\n"
+            )
+        return "\n".join(blocks)
+
+    def proxy_argv(self, host: str) -> list[str]:
+        """stdin/stdout to the host's sshd on its own loopback."""
+        leader = self.container(host).leader()
+        if leader is None:
+            raise ProviderError(f"{host} is not running")
+        return ["nsenter", "-t", str(leader), "-a", "--", "nc", "-q", "1", "127.0.0.1", "22"]
+
+    def running(self, host: str) -> bool:
+        return self.container(host).running()
+
+    def shell_argv(self, host: str, command: list[str]) -> list[str]:
+        leader = self.container(host).leader()
+        if leader is None:
+            raise ProviderError(f"{host} is not running; start the lab with `python -m provision up`")
+        return ["nsenter", "-t", str(leader), "-a", "--", *command]
+
+    def stats_password(self) -> str | None:
+        from provision.secrets import Secrets
+
+        return Secrets.load_or_create(self.state / "secrets").haproxy_stats_password
+
+    def outside_target(self) -> OutsideTarget:
+        from provision.providers.local.outside import SERVICE_PORT, STUB_NAME
+
+        return OutsideTarget(str(OUTSIDE_ADDRESS), SERVICE_PORT, STUB_NAME, str(WAN_ADDRESS), self.outside.state / "stub-dns.log")
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.container(host).run(argv, timeout=timeout, input=input)

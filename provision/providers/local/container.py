@@ -68,7 +68,7 @@ class Container:
         data = content.encode() if isinstance(content, str) else content
         if target.exists() and target.read_bytes() == data and oct(target.stat().st_mode & 0o777)[2:] == mode.lstrip("0"):
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if target.parent.name == ".ssh" else 0o755)
         tmp = target.with_name(target.name + ".uh-new")
         tmp.write_bytes(data)
         tmp.chmod(int(mode, 8))

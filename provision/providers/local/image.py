@@ -21,7 +21,7 @@ CACHE = Path("/var/cache/underhood/images")
 SYSTEM_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "libpam-systemd", "iproute2", "iputils-ping", "procps",
     "python3", "netcat-openbsd", "ca-certificates", "openssl", "dnsutils", "fuse3", "kmod",
-    "iptables", "curl", "systemd-resolved",
+    "iptables", "curl", "systemd-resolved", "openssh-server",
 )
 #: Plan packages that have no use in a container and slow its boot or build.
 SKIPPED_IN_CONTAINERS = ("cloud-init", "ntpsec", "resolvconf", "ntopng")

@@ -13,6 +13,7 @@ from rich.console import Console
 from provision import roles
 from provision.providers.local import image, netconfig
 from provision.providers.local.steps import etcd, gateway, gluster, loadbalancer
+from provision.render import File
 from provision.secrets import Secrets
 
 
@@ -38,11 +39,13 @@ class Pipeline:
         self.step("networks", p._networks_up)
         secrets = Secrets.load_or_create(p.state / "secrets")
 
+        management = [File("/root/.ssh/authorized_keys", p.ssh_key().with_suffix(".pub").read_text(), mode="0600")]
+
         def write_files() -> None:
             for host in plan.hosts:
                 c = p.container(host)
                 c.prepare()
-                for f in [*netconfig.files(plan, host), *roles.files_for(plan, host, secrets)]:
+                for f in [*netconfig.files(plan, host), *roles.files_for(plan, host, secrets), *management]:
                     if c.write(f.path, f.content, f.mode):
                         p.changed(f"{host.name}: wrote {f.path}")
                 # DHCP hosts resolve through resolved (servers and search domain from the
@@ -63,6 +66,7 @@ class Pipeline:
         others = [h for h in plan.hosts if h.role != "gateway"]
         self.step(f"boot {len(others)} hosts", lambda: p.boot_hosts(others))
         self.step("addresses by DHCP", lambda: gateway.wait_for_leases(p))
+        self.step("management ssh on every host", lambda: [p.ensure_active(h.name, "ssh") for h in plan.hosts])
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
         self.step("etcd: three members over TLS", lambda: etcd.apply(p))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))

@@ -1,0 +1,132 @@
+"""The existing-lab provider: a lab someone already built, reached over ssh. It never
+builds or removes anything; chaos only with --allow-chaos, and every fault has a way back
+that does not depend on the faulted host."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from provision.errors import ProviderError
+from provision.providers.base import HostState, OutsideTarget, Provider, Result
+from provision.providers.inventory import Inventory, safe_unit
+from provision.topology import Plan
+
+SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+#: An isolated host heals itself after this long, even if nobody can reach it any more.
+AUTO_HEAL_S = 30
+
+
+class ExistingProvider(Provider):
+    name = "existing"
+
+    def __init__(self, plan: Plan, inventory: Inventory, allow_chaos: bool = False) -> None:
+        super().__init__(plan)
+        self.inventory = inventory
+        caps: set[str] = set()
+        if allow_chaos:
+            caps.add("chaos")
+            if all(h.name in inventory.power for h in plan.hosts):
+                caps.add("power")
+        self.capabilities = frozenset(caps)
+
+    def _ssh(self, host: str, command: str) -> list[str]:
+        return ["ssh", "-F", str(self.inventory.ssh_config), *SSH_OPTS, host, "--", command]
+
+    def check_reachable(self) -> None:
+        """One line per host that does not answer, before any test runs."""
+        problems = []
+        for h in self.plan.hosts:
+            res = self.run(h.name, ["true"], timeout=20)
+            if not res.ok:
+                problems.append(f"{self.inventory.path}: {h.name}: unreachable over ssh ({res.stderr.strip() or res.rc})")
+        if problems:
+            raise ProviderError("the inventory's hosts do not all answer:\n" + "\n".join(problems))
+
+    # -- the contract -----------------------------------------------------------------------
+    def up(self) -> None:
+        raise ProviderError("the existing provider only connects to a lab you built; it creates nothing (use --provider local)")
+
+    def down(self) -> None:
+        raise ProviderError("the existing provider only connects to a lab you built; it removes nothing")
+
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        try:
+            res = subprocess.run(self._ssh(host, shlex.join(argv)), capture_output=True, text=True, timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
+        return Result(res.returncode, res.stdout, res.stderr)
+
+    def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
+        with open(output, "wb") as out:
+            return subprocess.Popen(self._ssh(host, shlex.join(argv)), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def shell_argv(self, host: str, command: list[str]) -> list[str]:
+        return ["ssh", "-t", "-F", str(self.inventory.ssh_config), host, "--", shlex.join(command)]
+
+    def running(self, host: str) -> bool:
+        return self.run(host, ["true"], timeout=15).ok
+
+    def hosts(self) -> list[HostState]:
+        out = []
+        for h in self.plan.hosts:
+            up = self.running(h.name)
+            out.append(HostState(h.name, h.role, "running" if up else "unreachable", self.address(h) if up else None))
+        return out
+
+    def stats_password(self) -> str | None:
+        return self.inventory.haproxy_stats_password
+
+    def outside_target(self) -> OutsideTarget | None:
+        o = self.inventory.outside
+        return OutsideTarget(str(o["address"]), int(o["port"]), o["name"], o.get("source")) if o else None
+
+    # -- faults: only with --allow-chaos, each with a way back ---------------------------------
+    def _chaos(self, what: str) -> None:
+        if "chaos" not in self.capabilities:
+            raise ProviderError(f"{what}: chaos on an existing lab needs --allow-chaos")
+
+    def _power(self, host: str, which: str) -> None:
+        self._chaos(f"{which} {host}")
+        cmds = self.inventory.power.get(host)
+        if cmds is None:
+            raise ProviderError(f"{which} {host}: give power.{host}.poweroff/poweron commands in the inventory")
+        res = subprocess.run(getattr(cmds, which), shell=True, capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise ProviderError(f"{which} {host}: `{getattr(cmds, which)}` failed: {res.stderr.strip()}")
+
+    def poweroff(self, host: str) -> None:
+        self._power(host, "poweroff")
+
+    def start(self, host: str) -> None:
+        self._power(host, "poweron")
+        self.wait_for(f"{host} answering over ssh", lambda: self.running(host), 300, 1.0)
+
+    def kill(self, host: str, process: str) -> Result:
+        self._chaos(f"kill {process} on {host}")
+        return super().kill(host, process)
+
+    def isolate(self, host: str) -> None:
+        """Cut the host's lab link; a transient timer on the host heals it by itself."""
+        self._chaos(f"isolate {host}")
+        ifname = self.plan.host(host).lab_nic.ifname
+        unit = safe_unit(f"underhood-heal-{ifname}")
+        script = (f"systemd-run --unit={unit} --on-active={AUTO_HEAL_S}s ip link set dev {ifname} up && "
+                  f"(sleep 1; ip link set dev {ifname} down) >/dev/null 2>&1 &")
+        res = self.run(host, ["sh", "-c", script], timeout=20)
+        if not res.ok:
+            raise ProviderError(f"isolate {host}: {res.stderr.strip()}")
+
+        def cut() -> bool:
+            state = self.run(host, ["cat", f"/sys/class/net/{ifname}/operstate"], timeout=10)
+            return not state.ok or state.stdout.strip() == "down"  # unreachable is cut too
+
+        self.wait_for(f"{host}'s link down", cut, 20)
+
+    def heal(self, host: str) -> None:
+        ifname = self.plan.host(host).lab_nic.ifname
+        if self.run(host, ["ip", "link", "set", "dev", ifname, "up"], timeout=10).ok:
+            return
+        self.wait_for(f"{host} healing itself (timer)", lambda: self.running(host), AUTO_HEAL_S + 60, 1.0)
