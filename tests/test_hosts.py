@@ -8,14 +8,18 @@ import yaml
 from provision.providers.local.image import SKIPPED_IN_CONTAINERS
 from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN
-from tests.conftest import needs
 
 K8S_SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-arptables")
 ROLE_PROMISE = {"gateway": "HOST-02", "loadbalancer": "HOST-03", "master": "HOST-04", "worker": "HOST-05", "gluster": "HOST-06"}
 
 
 def _skipped_here(lab) -> set[str]:
-    return set(SKIPPED_IN_CONTAINERS) if lab.name == "local" else set()
+    return set(SKIPPED_IN_CONTAINERS) if lab.hosts_are_containers() else set()
+
+
+def not_in_containers(lab, why: str) -> None:
+    if lab.hosts_are_containers():
+        pytest.skip(f"the hosts of this {lab.name} lab are containers: {why}")
 
 
 @pytest.mark.promise("HOST-01")
@@ -32,8 +36,8 @@ def test_every_host_runs_the_planned_debian_with_sudo(plan, host, lab):
 def test_base_packages_a_container_cannot_use(plan, lab):
     skipped = sorted(set(plan.base_packages) & _skipped_here(lab))
     if skipped:
-        pytest.skip(f"the {lab.name} provider leaves out {', '.join(skipped)}: containers share the machine's clock, "
-                    "resolver handling and have no cloud datasource")
+        pytest.skip(f"the hosts are containers, which have no use for {', '.join(skipped)}: they share the machine's clock "
+                    "and have no cloud datasource")
 
 
 @pytest.mark.promise("HOST-02", "HOST-03", "HOST-04", "HOST-05", "HOST-06")
@@ -52,7 +56,7 @@ def test_role_packages_and_nics(plan, host, lab, role):
 
 @pytest.mark.promise("HOST-02", "HOST-03", "HOST-04", "HOST-05", "HOST-06")
 def test_cpu_and_memory_of_each_machine(plan, host, lab):
-    needs(lab, "vm-resources", "containers share this machine's CPUs and memory; sizes are checked on VirtualBox")
+    not_in_containers(lab, "they share the machine's CPUs and memory; sizes are checked on VMs")
     for h in plan.hosts:
         spec = getattr(plan.roles, h.role)
         t = host(h.name)
@@ -63,7 +67,7 @@ def test_cpu_and_memory_of_each_machine(plan, host, lab):
 
 @pytest.mark.promise("HOST-06", "HOST-07")
 def test_store_disk_and_lvm_layout(plan, host, lab):
-    needs(lab, "disks", "containers have no disks of their own (no store disk, no LVM); checked on VirtualBox")
+    not_in_containers(lab, "they have no disks of their own (no store disk, no LVM); checked on VMs")
     for g in plan.glusters:
         assert host(g.name).run("lsblk -o NAME,TYPE").stdout.count("disk") >= 2
     for h in plan.hosts:

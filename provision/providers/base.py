@@ -81,6 +81,11 @@ class Provider(abc.ABC):
                 return addr
         return None
 
+    def hosts_are_containers(self) -> bool:
+        """Do the hosts run as containers (sharing the machine's kernel, CPUs, memory, disks)?"""
+        res = self.run(self.plan.gateway.name, ["systemd-detect-virt", "--container"], timeout=15)
+        return res.ok
+
     def stats_password(self) -> str | None:
         """HAProxy's stats password, where the provider knows it."""
         return None

@@ -4,6 +4,7 @@ that does not depend on the faulted host."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 import subprocess
 from pathlib import Path
@@ -13,7 +14,9 @@ from provision.providers.base import HostState, OutsideTarget, Provider, Result
 from provision.providers.inventory import Inventory, safe_unit
 from provision.topology import Plan
 
-SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+            # one connection per host, reused by the many short commands of a test run
+            "-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
 #: An isolated host heals itself after this long, even if nobody can reach it any more.
 AUTO_HEAL_S = 30
 
@@ -62,6 +65,10 @@ class ExistingProvider(Provider):
         with open(output, "wb") as out:
             return subprocess.Popen(self._ssh(host, shlex.join(argv)), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
+
+    @functools.cache  # noqa: B019 (one provider per run)
+    def hosts_are_containers(self) -> bool:
+        return super().hosts_are_containers()
 
     def shell_argv(self, host: str, command: list[str]) -> list[str]:
         return ["ssh", "-t", "-F", str(self.inventory.ssh_config), host, "--", shlex.join(command)]

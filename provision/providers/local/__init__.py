@@ -212,6 +212,9 @@ class LocalProvider(Provider):
     def running(self, host: str) -> bool:
         return self.container(host).running()
 
+    def hosts_are_containers(self) -> bool:
+        return True
+
     def shell_argv(self, host: str, command: list[str]) -> list[str]:
         leader = self.container(host).leader()
         if leader is None:
