@@ -7,6 +7,7 @@ fault tolerance) live in :mod:`provision.validation`. Everything else reads a :c
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -260,6 +261,18 @@ class Plan(_Model):
     def with_upstream(self, resolvers: list[IPv4]) -> Plan:
         """The same plan with other upstream resolvers (the embedded provider's stub)."""
         return self.model_copy(update={"dns": Dns(upstream=tuple(resolvers))})
+
+
+@dataclass(frozen=True)
+class Member:
+    """A host of a cluster (corosync, etcd) by name and fixed lab address."""
+
+    name: str
+    address: str
+
+
+def members(hosts: tuple[Host, ...]) -> list[Member]:
+    return [Member(h.name, str(h.lab_nic.address)) for h in hosts]
 
 
 def etcd_fault_tolerance(members: int) -> tuple[int, int]:

@@ -4,7 +4,6 @@ restore the lab. Needs a running local lab (tox -e provision)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -15,21 +14,15 @@ from pathlib import Path
 import pytest
 
 from chaos.cluster import etcd_healthy, lb_pair_clean, vip_holder
-from provision import topology
-from provision.providers.local import LocalProvider
 from provision.secrets import Secrets
 from provision.topology import WAN
+from selftests.lab.running import running_local_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
 
-if os.geteuid() != 0:
-    pytest.skip("breaking the local lab needs root", allow_module_level=True)
-
-LAB = LocalProvider(topology.load(), log=lambda *a: None)
+LAB = running_local_lab()
 PLAN = LAB.plan
-if not LAB.container(PLAN.gateway).running():
-    pytest.skip("no local lab is up: run `tox -e provision` first", allow_module_level=True)
 
 
 def sh(host: str, script: str) -> None:

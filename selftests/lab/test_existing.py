@@ -13,17 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision import topology
-from provision.providers.local import LocalProvider
+from selftests.lab.running import running_local_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
 
-if os.geteuid() != 0:
-    pytest.skip("the local lab needs root", allow_module_level=True)
-LAB = LocalProvider(topology.load(), log=lambda *a: None)
-if not LAB.container(LAB.plan.gateway).running():
-    pytest.skip("no local lab is up: run `tox -e provision` first", allow_module_level=True)
+LAB = running_local_lab()
 
 
 def write_inventory(directory: Path, **changes) -> Path:

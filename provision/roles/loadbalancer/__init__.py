@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from provision.render import File, render
 from provision.secrets import Secrets
-from provision.topology import Host, Plan
+from provision.topology import Host, Member, Plan
+from provision.topology import members as topology_members
 
 CRM_FILE = "/etc/underhood/crm.txt"
 
 
-@dataclass(frozen=True)
-class Member:
-    name: str
-    address: str
-
-
 def members(plan: Plan) -> list[Member]:
-    return [Member(h.name, str(h.lab_nic.address)) for h in plan.loadbalancers]
+    return topology_members(plan.loadbalancers)
 
 
 def crm_configuration(plan: Plan, host: Host) -> str:

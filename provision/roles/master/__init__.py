@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from provision.render import File, render
 from provision.roles.kubernetes import node_files
 from provision.secrets import Secrets
-from provision.topology import Host, Plan
+from provision.topology import Host, Member, Plan, members
 
 ETCD_PKI = "/etc/kubernetes/pki/etcd"
 KUBEADM_CONFIG = "/etc/kubernetes/kubeadm-config.yaml"
 
 
-@dataclass(frozen=True)
-class EtcdMember:
-    name: str
-    address: str
-
-
-def etcd_members(plan: Plan) -> list[EtcdMember]:
-    return [EtcdMember(m.name, str(m.lab_nic.address)) for m in plan.masters]
+def etcd_members(plan: Plan) -> list[Member]:
+    return members(plan.masters)
 
 
 def etcd_endpoints(plan: Plan) -> list[str]:
