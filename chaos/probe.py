@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from chaos.agents import source
+from provision.waiting import until
 
 
 class Probe:
@@ -43,12 +43,13 @@ class Probe:
 
     def wait_for(self, condition, timeout: float, what: str) -> list[dict]:
         """Poll the probe's samples until ``condition(samples)`` holds; bounded."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def seen() -> list[dict] | None:
             samples = self.samples()
             if condition(samples):
                 return samples
             if self.proc and self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{what}: not seen within {timeout:.0f} s")
+                raise AssertionError(f"{what}: the probe ended before it was seen")
+            return None
+
+        return until(seen, timeout, what, interval=0.1, error=AssertionError)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import abc
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import ProviderError
 from provision.topology import Plan
+from provision.waiting import until
 
 
 @dataclass(frozen=True)
@@ -119,11 +118,4 @@ class Provider(abc.ABC):
 
     def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
         """Poll ``check()`` until it returns something truthy; bounded in time."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = check()
-            if last:
-                return last
-            time.sleep(interval)
-        raise ProviderError(f"timed out after {timeout:.0f} s waiting for {what}")
+        return until(check, timeout, what, interval)

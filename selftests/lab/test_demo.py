@@ -7,14 +7,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from chaos.cluster import lb_pair_clean
 from provision import topology
+from provision.errors import ProviderError
 from provision.providers.local import LocalProvider
+from provision.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "uh-demo-selftest"
@@ -26,13 +27,10 @@ def screen() -> str:
 
 
 def wait_screen(pattern: str, timeout: float) -> re.Match:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = re.search(pattern, screen())
-        if m:
-            return m
-        time.sleep(0.2)
-    raise AssertionError(f"{pattern!r} never appeared on the screen:\n{screen()}")
+    try:
+        return until(lambda: re.search(pattern, screen()), timeout, pattern)
+    except ProviderError:
+        raise AssertionError(f"{pattern!r} never appeared on the screen:\n{screen()}") from None
 
 
 def test_a_key_kills_the_vip_holder_and_the_screen_shows_the_move():

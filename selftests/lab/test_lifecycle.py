@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from provision import topology
 from provision.providers.local import LocalProvider
 from provision.providers.local.system import links_with_prefix, mounts_under, netns_list
+from provision.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.lab
@@ -65,11 +65,11 @@ def test_interrupted_up_then_down_leaves_nothing(provider):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         # Kill it once several hosts are booting: the worst moment to be interrupted.
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and sum(provider.container(h).running() for h in provider.plan.hosts) < 4:
+        def booting() -> bool:
             assert proc.poll() is None, "up ended before it could be interrupted"
-            time.sleep(0.1)
-        assert time.monotonic() < deadline, "no hosts came up to interrupt"
+            return sum(provider.container(h).running() for h in provider.plan.hosts) >= 4
+
+        until(booting, 240, "hosts booting, to interrupt", interval=0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)

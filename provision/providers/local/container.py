@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from provision.errors import ProviderError
 from provision.providers.base import Result
 from provision.providers.local.system import mounts_under, remove_tree, sh
+from provision.waiting import until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Hierarchies nspawn's --keep-unit uses (unified, name=systemd) and memory for accounting.
@@ -142,27 +142,23 @@ class Container:
 
     def attach_links(self, timeout: float = 10) -> None:
         """Enslave the host side of each veth to its bridge as soon as nspawn creates it."""
-        deadline = time.monotonic() + timeout
         pending = [ln for ln in self.links if ln.bridge]
-        while pending and time.monotonic() < deadline:
+
+        def attached() -> bool:
             for ln in list(pending):
                 if Path(f"/sys/class/net/{ln.host_side}").exists():
                     sh("ip", "link", "set", "dev", ln.host_side, "master", ln.bridge, "up")
                     pending.remove(ln)
-            if pending:
-                time.sleep(0.02)
-        if pending:
-            raise ProviderError(f"{self.hostname}: nspawn did not create {[p.host_side for p in pending]} (see {self.log})")
+            return not pending
+
+        until(attached, timeout, f"{self.hostname}'s links from nspawn (see {self.log})", interval=0.02)
 
     def wait_booted(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.leader():
-                res = self.run(["systemctl", "is-system-running"], timeout=10)
-                if res.stdout.strip() in ("running", "degraded"):
-                    return
-            time.sleep(0.1)
-        raise ProviderError(f"{self.hostname} did not boot within {timeout:.0f} s (see {self.log})")
+        def booted() -> bool:
+            return bool(self.leader()) and self.run(["systemctl", "is-system-running"], timeout=10).stdout.strip() in (
+                "running", "degraded")
+
+        until(booted, timeout, f"{self.hostname} to boot (see {self.log})", interval=0.1)
 
     def run(self, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         leader = self.leader()
@@ -184,10 +180,9 @@ class Container:
 
     def _wait_nspawn_exit(self, timeout: float) -> None:
         pid = self.nspawn_pid()
-        deadline = time.monotonic() + timeout
-        while pid and time.monotonic() < deadline and self.nspawn_pid():
-            time.sleep(0.05)
-        if self.nspawn_pid():
+        try:
+            until(lambda: not self.nspawn_pid(), timeout if pid else 0, f"{self.machine}'s nspawn to exit", interval=0.05)
+        except ProviderError:
             os.kill(pid, signal.SIGKILL)  # started by us: its PID is in our pidfile
         self.pidfile.unlink(missing_ok=True)
         self._cleanup_runtime()

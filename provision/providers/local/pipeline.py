@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from rich.console import Console
 
@@ -66,7 +67,11 @@ class Pipeline:
         others = [h for h in plan.hosts if h.role != "gateway"]
         self.step(f"boot {len(others)} hosts", lambda: p.boot_hosts(others))
         self.step("addresses by DHCP", lambda: gateway.wait_for_leases(p))
-        self.step("management ssh on every host", lambda: [p.ensure_active(h.name, "ssh") for h in plan.hosts])
+        def management_ssh() -> None:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda h: p.ensure_active(h.name, "ssh"), plan.hosts))
+
+        self.step("management ssh on every host", management_ssh)
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
         self.step("etcd: three members over TLS", lambda: etcd.apply(p))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
