@@ -76,6 +76,15 @@ def _status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _vagrant_data(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from provision.vagrant_data import data
+
+    print(json.dumps(data(topology.load(args.plan)), indent=2))
+    return 0
+
+
 def _report(args: argparse.Namespace, console: Console) -> int:
     from provision.report import build
 
@@ -145,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         provider_options(v)
         v.add_argument("host")
         v.set_defaults(func=func)
+    v = sub.add_parser("vagrant-data", help="every VM of the plan as JSON: what the Vagrantfile reads")
+    v.set_defaults(func=_vagrant_data)
     v = sub.add_parser("report", help="write reports/index.html from the recorded runs")
     v.add_argument("--reports", default=str(Path(__file__).resolve().parents[1] / "reports"), help="the reports directory")
     v.set_defaults(func=_report)

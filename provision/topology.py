@@ -82,6 +82,10 @@ class Versions(_Model):
     flannel: str
 
 
+class Vagrant(_Model):
+    box: str
+
+
 class RoleSpec(_Model):
     cpus: int = Field(ge=1)
     memory_mb: int = Field(ge=128)
@@ -198,6 +202,7 @@ class Plan(_Model):
     vip: Vip
     metallb: MetalLB
     versions: Versions
+    vagrant: Vagrant
     roles: Roles
     base_packages: tuple[str, ...]
     hosts: tuple[Host, ...] = Field(min_length=1)

@@ -34,7 +34,8 @@ def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_cha
         return ExistingProvider(plan, inv.load(path, plan), allow_chaos)
     if name == "vagrant":
         raise ProviderError(
-            "the vagrant provider is not part of underhood yet; use --provider local (systemd-nspawn, needs root on Linux)"
+            "the vagrant provider is not part of underhood yet (the Vagrantfile defines the VMs, the roles over ssh are still "
+            "missing); use --provider local (systemd-nspawn, needs root on Linux)"
         )
     from provision.providers.local import LocalProvider
 
