@@ -3,19 +3,24 @@ holder, the screen shows the VIP on the other node with the measured gap; q rest
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 from chaos.cluster import lb_pair_clean
 from provision import topology
 from provision.errors import ProviderError
 from provision.providers.local import LocalProvider
 from provision.waiting import until
+from selftests.test_report import CHROMIUM_FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "uh-demo-selftest"
@@ -31,6 +36,27 @@ def wait_screen(pattern: str, timeout: float) -> re.Match:
         return until(lambda: re.search(pattern, screen()), timeout, pattern)
     except ProviderError:
         raise AssertionError(f"{pattern!r} never appeared on the screen:\n{screen()}") from None
+
+
+def snapshot(png: Path) -> None:
+    """The screen as a picture (for the README): tmux's cells through rich's HTML export, then
+    a headless browser's screenshot."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return
+    ansi = subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", SESSION], capture_output=True, text=True).stdout
+    console = Console(record=True, width=100, file=open(os.devnull, "w"))
+    console.print(Text.from_ansi(ansi.rstrip()))
+    page = png.with_suffix(".html")
+    png.parent.mkdir(exist_ok=True)
+    page.write_text(console.export_html(inline_styles=True, code_format=HTML))
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=900,900",
+                        f"--screenshot={png}", f"file://{page}"], capture_output=True, timeout=120)
+
+
+HTML = ('<html><body style="background:#1e1e1e;margin:12px"><pre style="font-family:monospace;font-size:14px;'
+        'color:#ddd;line-height:1.15">{code}</pre></body></html>')
 
 
 def test_a_key_kills_the_vip_holder_and_the_screen_shows_the_move():
@@ -51,6 +77,7 @@ def test_a_key_kills_the_vip_holder_and_the_screen_shows_the_move():
         after = wait_screen(rf"VIP holder\s+((?!{before})hapx-\S+)", 60)[1]
         gap = float(wait_screen(r"gap\s+(\d+\.\d+) s", 60)[1])
         assert after != before and gap > 0
+        snapshot(ROOT / "reports" / "demo-screenshot.png")
         subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"], check=True)
         lab.wait_for(f"{before} back after q", lambda: lab.container(before).running(), 60)
     finally:
