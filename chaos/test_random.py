@@ -26,6 +26,21 @@ ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def gluster_whole(lab) -> bool:
+    """Every glusterd answers with all peers connected, and no entry is left to heal."""
+    plan = lab.plan
+    for g in plan.glusters:
+        pool = lab.run(g.name, ["gluster", "pool", "list"], timeout=20)
+        if not pool.ok or pool.stdout.count("Connected") != len(plan.glusters):
+            return False
+    first = plan.glusters[0].name
+    if heal_pending(lab, first, plan.gluster.volume) == 0:
+        return True
+    # after a partition the self-heal daemon may wait cluster.heal-timeout: ask for it
+    lab.run(first, ["gluster", "volume", "heal", plan.gluster.volume], timeout=60)
+    return False
+
+
 def pick_faults(rng: random.Random, plan) -> list[str]:
     """Hosts to power off together, never more than each cluster tolerates."""
     tolerance, _ = etcd_fault_tolerance(len(plan.masters))
@@ -55,8 +70,10 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
     victims: list[str] = []
     try:
         for rnd in range(1, ROUNDS + 1):
+            # stability before every round: each cluster whole again, nothing still coming up
             lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
             lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
+            lab.wait_for("every Gluster peer connected, nothing to heal", lambda: gluster_whole(lab), limits.gluster_heal_s, 0.5)
             victims = pick_faults(rng, plan)
             tl.event(f"round {rnd}: poweroff {', '.join(victims)}")
             for v in victims:
@@ -72,9 +89,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
             tl.event(f"round {rnd}: restored")
         lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
         lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
-        first = plan.glusters[0].name
-        lab.run(first, ["gluster", "volume", "heal", plan.gluster.volume], timeout=60)
-        lab.wait_for("self-heal complete", lambda: heal_pending(lab, first, plan.gluster.volume) == 0, limits.gluster_heal_s, 0.5)
+        lab.wait_for("every Gluster peer connected, nothing to heal", lambda: gluster_whole(lab), limits.gluster_heal_s, 0.5)
         tl.event("stable")
     finally:
         for v in victims:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
 from chaos.cluster import lb_pair_clean
@@ -49,7 +50,7 @@ def snapshot(png: Path) -> None:
     console.print(Text.from_ansi(ansi.rstrip()))
     page = png.with_suffix(".html")
     png.parent.mkdir(exist_ok=True)
-    page.write_text(console.export_html(inline_styles=True, code_format=HTML))
+    page.write_text(console.export_html(inline_styles=True, code_format=HTML, theme=MONOKAI))
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=900,900",
                         f"--screenshot={png}", f"file://{page}"], capture_output=True, timeout=120)

@@ -23,5 +23,6 @@ def storage_class(plan: Plan) -> str:
 
 
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
-    # The pool and the volume are cross-host steps; only the unit's ordering is ours.
-    return [File("/etc/systemd/system/glusterd.service.d/underhood.conf", render("gluster", "glusterd-wait-online.conf.j2"))]
+    # glusterd needs no file of ours (its unit orders itself before network-online.target,
+    # so it must not be made to wait for it); the pool and volume are cross-host steps.
+    return []
