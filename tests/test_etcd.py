@@ -7,7 +7,7 @@ import json
 import pytest
 
 from provision import checks
-from provision.providers.local.steps.etcd import etcdctl
+from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
 from provision.roles.master import etcd_endpoints
 
 
@@ -37,7 +37,7 @@ def test_admin_host_reads_and_writes_through_tls(plan, lab):
 @pytest.mark.promise("SEC-05")
 def test_client_and_peer_ports_refuse_clients_without_a_certificate(plan, host, lab):
     admin = host(plan.by_role("admin")[0].name)
-    ca = "/etc/underhood/etcd/ca.crt"
+    ca = f"{CLIENT_DIR}/ca.crt"
     for url in etcd_endpoints(plan):
         # the server is real TLS (verifies against our CA) but wants a client certificate
         res = admin.run(f"curl -s --max-time 5 --cacert {ca} {url}/health")
@@ -46,6 +46,6 @@ def test_client_and_peer_ports_refuse_clients_without_a_certificate(plan, host, 
         peer = url.replace(f":{plan.etcd.client_port}", f":{plan.etcd.peer_port}")
         assert admin.run(f"curl -s --max-time 5 --cacert {ca} {peer}/members").rc != 0
     # with the certificate the same request is answered
-    ok = admin.run(f"curl -s --max-time 5 --cacert {ca} --cert /etc/underhood/etcd/client.crt "
-                   f"--key /etc/underhood/etcd/client.key {etcd_endpoints(plan)[0]}/health")
+    ok = admin.run(f"curl -s --max-time 5 --cacert {ca} --cert {CLIENT_DIR}/client.crt "
+                   f"--key {CLIENT_DIR}/client.key {etcd_endpoints(plan)[0]}/health")
     assert '"health":"true"' in ok.stdout

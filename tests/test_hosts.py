@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from provision.providers.local.image import SKIPPED_IN_CONTAINERS
+from provision.roles.kubernetes import MODULES_FILE
 from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN
 
@@ -81,7 +82,7 @@ def test_kubernetes_nodes_have_br_netfilter_and_forwarding(plan, host, lab):
     for h in (*plan.masters, *plan.workers):
         t = host(h.name)
         assert t.file("/sys/module/br_netfilter").exists or t.file("/proc/sys/net/bridge").exists
-        assert "br_netfilter" in t.file("/etc/modules-load.d/bridge.conf").content_string
+        assert "br_netfilter" in t.file(MODULES_FILE).content_string
         for key in K8S_SYSCTLS:
             assert t.sysctl(key) == 1, f"{key} on {h.name}"
 

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from provision import checks
+from provision.roles import loadbalancer as lb_role
 from provision.topology import Plan
 
 ADMIN_SOCK = "/run/haproxy/admin.sock"
@@ -47,9 +48,9 @@ def test_corosync_traffic_is_encrypted_with_one_shared_key(plan, host, lab):
         values = cmap(t)
         assert values["totem.crypto_cipher"] == plan.corosync.crypto_cipher != "none"
         assert values["totem.crypto_hash"] == plan.corosync.crypto_hash != "none"
-        key = t.file("/etc/corosync/authkey")
+        key = t.file(lb_role.AUTHKEY)
         assert key.exists and key.mode == 0o400 and key.user == "root"
-        sums.add(t.check_output("sha256sum /etc/corosync/authkey").split()[0])
+        sums.add(t.check_output(f"sha256sum {lb_role.AUTHKEY}").split()[0])
     assert len(sums) == 1, "the two nodes hold different authkeys"
 
 
@@ -108,8 +109,8 @@ def test_haproxy_frontend_backend_and_resolvers_in_effect(plan, host, lab):
     resolvers = holder.check_output(f"echo 'show resolvers' | nc -U {ADMIN_SOCK}")
     valid = next(int(ln.split()[-1]) for ln in resolvers.splitlines() if ln.strip().startswith("valid:"))
     assert "nameserver dns-01" in resolvers and valid > 0, "the resolvers section has answered nothing"
-    assert f"nameserver dns-01 {plan.networks[plan.vip.network].gateway}:53" in holder.file("/etc/haproxy/haproxy.cfg").content_string
-    cfg = holder.file("/etc/haproxy/haproxy.cfg").content_string
+    assert f"nameserver dns-01 {plan.networks[plan.vip.network].gateway}:53" in holder.file(lb_role.HAPROXY_CFG).content_string
+    cfg = holder.file(lb_role.HAPROXY_CFG).content_string
     assert f"fall {h.fall} rise {h.rise}" in cfg and f"timeout connect {h.timeout_connect}" in cfg
 
 

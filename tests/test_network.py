@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from provision import checks
+from provision.roles.gateway import DNS_CONF
 from provision.topology import WAN, Plan
 
 LEASES = "/var/lib/misc/dnsmasq.leases"
@@ -135,7 +136,7 @@ def test_dnsmasq_options_in_effect(plan, host, lab):
     assert "NXDOMAIN" in answer or "REFUSED" in answer
     client.run(f"dig @{dns} {elsewhere}")
     client.run(f"dig @{dns} -x {private}")
-    config = gw.file("/etc/dnsmasq.d/dns").content_string.splitlines()
+    config = gw.file(DNS_CONF).content_string.splitlines()
     if target.stub_log is not None:
         # by behaviour: what reached the upstream resolver
         log = target.stub_log.read_text()

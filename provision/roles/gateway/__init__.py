@@ -6,6 +6,8 @@ from provision.render import File, render
 from provision.secrets import Secrets
 from provision.topology import WAN, Host, Plan
 
+DNS_CONF = "/etc/dnsmasq.d/dns"
+
 
 def reservations(plan: Plan) -> list[tuple[str, str]]:
     """(host, address) for every host whose lab address the plan fixes (dhcp-host)."""
@@ -17,7 +19,7 @@ def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
     wan = next(n for n in host.nics if n.network == WAN)
     ctx = {"plan": plan, "lab_nics": lab_nics, "wan": wan, "reservations": reservations(plan)}
     return [
-        File("/etc/dnsmasq.d/dns", render("gateway", "dns.conf.j2", **ctx)),
+        File(DNS_CONF, render("gateway", "dns.conf.j2", **ctx)),
         File("/etc/dnsmasq.d/resolv-file", render("gateway", "resolv-file.conf.j2", **ctx)),
         File("/etc/dnsmasq.d/dhcp", render("gateway", "dhcp.conf.j2", **ctx)),
         File("/etc/sysctl.d/10-gateway.conf", render("gateway", "10-gateway.conf.j2", **ctx)),

@@ -8,6 +8,9 @@ from provision.topology import Host, Member, Plan
 from provision.topology import members as topology_members
 
 CRM_FILE = "/etc/underhood/crm.txt"
+COROSYNC_CONF = "/etc/corosync/corosync.conf"
+AUTHKEY = "/etc/corosync/authkey"
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 
 
 def members(plan: Plan) -> list[Member]:
@@ -22,10 +25,10 @@ def crm_configuration(plan: Plan, host: Host) -> str:
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
     dns_server = plan.networks[host.network].gateway
     return [
-        File("/etc/corosync/corosync.conf", render("loadbalancer", "corosync.conf.j2", c=plan.corosync, nodes=members(plan))),
-        File("/etc/corosync/authkey", secrets.corosync_authkey, mode="0400"),
+        File(COROSYNC_CONF, render("loadbalancer", "corosync.conf.j2", c=plan.corosync, nodes=members(plan))),
+        File(AUTHKEY, secrets.corosync_authkey, mode="0400"),
         File(
-            "/etc/haproxy/haproxy.cfg",
+            HAPROXY_CFG,
             render(
                 "loadbalancer",
                 "haproxy.cfg.j2",
