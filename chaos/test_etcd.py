@@ -12,7 +12,7 @@ from chaos.history import Op, check
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
 from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
-from provision.roles.master import ETCD_PKI, etcd_endpoints
+from provision.roles.master import etcd_endpoints
 from tests.conftest import needs
 
 KEYS = ["/underhood/chaos/a", "/underhood/chaos/b", "/underhood/chaos/c"]
@@ -118,12 +118,9 @@ def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeli
     audit(lab, probe.samples())
 
 
-def local_etcdctl(lab, master: str, *args: str, timeout: float = 15):
+def local_etcdctl(lab, master: str, *args: str):
     """etcdctl on a master against its own member only."""
-    argv = ["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints=https://127.0.0.1:{lab.plan.etcd.client_port}",
-            f"--cacert={ETCD_PKI}/ca.crt", f"--cert={ETCD_PKI}/healthcheck-client.crt", f"--key={ETCD_PKI}/healthcheck-client.key",
-            "--dial-timeout=2s", "--command-timeout=3s", *args]
-    return lab.run(master, argv, timeout=timeout)
+    return etcdctl(lab, master, *args, endpoints=[f"https://127.0.0.1:{lab.plan.etcd.client_port}"])
 
 
 @pytest.mark.promise("ETCD-06")

@@ -3,7 +3,6 @@ provider (nsenter into a local container; other providers bring their own connec
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 import testinfra
@@ -41,7 +40,3 @@ testinfra.backend.BACKENDS.setdefault(ProviderBackend.NAME, f"{__name__}.Provide
 
 def host(provider, name: str) -> testinfra.host.Host:
     return testinfra.get_host(f"{ProviderBackend.NAME}://{name}", provider=provider)
-
-
-def quote(argv: list[str]) -> str:
-    return shlex.join(argv)

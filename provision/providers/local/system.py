@@ -15,10 +15,6 @@ def sh(*argv: str, check: bool = True, timeout: float = 60, input: str | None = 
     return res
 
 
-def link_exists(name: str) -> bool:
-    return Path(f"/sys/class/net/{name}").exists()
-
-
 def links_with_prefix(prefix: str) -> list[str]:
     return sorted(p.name for p in Path("/sys/class/net").iterdir() if p.name.startswith(prefix))
 

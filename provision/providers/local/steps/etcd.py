@@ -10,11 +10,13 @@ from provision.roles.master import ETCD_PKI, etcd_endpoints
 CLIENT_DIR = "/etc/underhood/etcd"
 
 
-def etcdctl(p, host: str, *args: str, timeout: float = 15):
-    """etcdctl on ``host`` with the lab's client certificate, against every member."""
+def etcdctl(p, host: str, *args: str, timeout: float = 15, endpoints: list[str] | None = None):
+    """etcdctl on ``host`` with the lab's client certificate, against every member (or the
+    given endpoints)."""
     d = ETCD_PKI if p.plan.host(host).role == "master" else CLIENT_DIR
     cert = "healthcheck-client" if d == ETCD_PKI else "client"
-    argv = ["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={','.join(etcd_endpoints(p.plan))}", f"--cacert={d}/ca.crt",
+    endpoints = endpoints or etcd_endpoints(p.plan)
+    argv = ["env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={d}/ca.crt",
             f"--cert={d}/{cert}.crt", f"--key={d}/{cert}.key", "--dial-timeout=2s", "--command-timeout=5s", *args]
     return p.run(host, argv, timeout=timeout)
 
