@@ -193,6 +193,9 @@ class Kubernetes(_Model):
     coredns_replicas: int = Field(ge=1)
     dashboard_replicas: int = Field(ge=1)
     nodeport: int = Field(ge=30000, le=32767)
+    #: kubeadm's imageRepository; None keeps kubeadm's default (registry.k8s.io). The local
+    #: provider sets its own, under which it builds every image (nothing is pulled).
+    image_repository: str | None = None
 
 
 class Plan(_Model):
@@ -266,6 +269,10 @@ class Plan(_Model):
     def with_upstream(self, resolvers: list[IPv4]) -> Plan:
         """The same plan with other upstream resolvers (the embedded provider's stub)."""
         return self.model_copy(update={"dns": Dns(upstream=tuple(resolvers))})
+
+    def with_image_repository(self, repository: str) -> Plan:
+        """The same plan with kubeadm's images taken from ``repository``."""
+        return self.model_copy(update={"kubernetes": self.kubernetes.model_copy(update={"image_repository": repository})})
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.errors import ProviderError
+from provision.kube import binaries, images
 from provision.providers.base import HostState, OutsideTarget, Provider, Result
 from provision.providers.local import image
-from provision.providers.local.container import Container, Link
+from provision.providers.local.container import Bind, Container, Link
 from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
 from provision.providers.local.system import links_with_prefix, remove_tree, sh
 from provision.topology import WAN, Host, Plan
@@ -22,6 +23,12 @@ from provision.topology import WAN, Host, Plan
 STATE_ROOT = Path("/var/lib/underhood")
 TOOLS = {"systemd-nspawn": "systemd-container", "mmdebstrap": "mmdebstrap", "ip": "iproute2", "nsenter": "util-linux",
          "dnsmasq": "dnsmasq-base", "openssl": "openssl", "ssh-keygen": "openssh-client"}
+
+
+#: Hosts that run containerd and kubelet.
+KUBERNETES_ROLES = ("master", "worker")
+#: Where a node sees the machine's cache of Kubernetes binaries and images.
+KUBE_CACHE = "/opt/underhood"
 
 
 def _compact(name: str) -> str:
@@ -34,7 +41,7 @@ class LocalProvider(Provider):
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
-        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]))
+        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]).with_image_repository(images.REPOSITORY))
         self.log = log
         self.prefix = plan.lab.prefix
         self.state = STATE_ROOT / plan.lab.name
@@ -67,7 +74,16 @@ class LocalProvider(Provider):
             for i, nic in enumerate(host.nics)
         ]
         fuse = host.role in ("gluster", "master", "worker", "admin")
-        return Container(f"{self.prefix}-{host.name}", host.name, self.state / "hosts" / host.name, self._image_path(), links, fuse)
+        directory = self.state / "hosts" / host.name
+        node = host.role in KUBERNETES_ROLES
+        binds = (
+            # containerd's overlayfs snapshots cannot live on the host's overlay root.
+            Bind(directory / "containerd", "/var/lib/containerd", readonly=False),
+            Bind(directory / "kubelet", "/var/lib/kubelet", readonly=False),
+            # The built binaries and images, shared read-only by every node.
+            Bind(binaries.CACHE, KUBE_CACHE),
+        ) if node else ()
+        return Container(f"{self.prefix}-{host.name}", host.name, directory, self._image_path(), links, fuse, binds, node)
 
     def _image_path(self) -> Path:
         return image.image_dir(self.plan)

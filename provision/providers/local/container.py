@@ -19,8 +19,25 @@ from provision.providers.local.system import mounts_under, remove_tree, sh
 from provision.waiting import until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-#: Hierarchies nspawn's --keep-unit uses (unified, name=systemd) and memory for accounting.
-CGROUPS = ("unified", "systemd", "memory")
+#: PID 1 of a Kubernetes node (see kubernetes_node): written into the host before it boots.
+NODE_INIT = "/usr/local/sbin/underhood-init"
+
+#: What kubelet sets outside /proc/sys/net when protectKernelDefaults is off (its
+#: setupKernelTunables), bind-mounted over /proc/sys in each node by NODE_INIT.
+KUBELET_SYSCTLS = {"vm.overcommit_memory": 1, "vm.panic_on_oom": 0, "kernel.panic": 10, "kernel.panic_on_oops": 1,
+                   "kernel.keys.root_maxkeys": 1000000, "kernel.keys.root_maxbytes": 25000000}
+
+
+def hierarchies() -> list[str]:
+    """Every cgroup hierarchy of this machine (v1 controllers, name=systemd, unified)."""
+    return sorted(p.name for p in CGROUP_ROOT.iterdir() if p.is_dir() and (p / "cgroup.procs").exists())
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: Path  # on this machine
+    target: str  # inside the host
+    readonly: bool = True
 
 
 @dataclass(frozen=True)
@@ -31,8 +48,14 @@ class Link:
 
 
 class Container:
-    def __init__(self, machine: str, hostname: str, directory: Path, image: Path, links: list[Link], fuse: bool) -> None:
+    def __init__(self, machine: str, hostname: str, directory: Path, image: Path, links: list[Link], fuse: bool,
+                 binds: tuple[Bind, ...] = (), kubernetes_node: bool = False) -> None:
         self.machine = machine
+        self.binds = binds
+        #: A node that runs containerd and kubelet, as kind runs them inside Docker: every
+        #: capability, the keyring syscalls runc needs, /dev/kmsg, and NODE_INIT as PID 1,
+        #: which makes nspawn's read-only cgroup v1 mounts writable before systemd starts.
+        self.kubernetes_node = kubernetes_node
         self.hostname = hostname
         self.dir = directory
         self.image = image
@@ -56,6 +79,10 @@ class Container:
         if str(self.root.resolve()) not in mounts_under(self.root):
             sh("mount", "-t", "overlay", f"{self.machine}-ovl", "-o",
                f"lowerdir={self.image},upperdir={upper},workdir={work}", str(self.root))
+        if self.kubernetes_node:
+            self.write(NODE_INIT, (Path(__file__).parent / "node-init.sh").read_text(), "0755")
+            for key, value in KUBELET_SYSCTLS.items():
+                self.write(f"/etc/underhood/proc-sys/{key}", f"{value}\n")
         if first:
             # Own SSH host key per host (the base has none); ed25519 only, RSA takes seconds.
             keydir = upper / "etc/ssh"
@@ -116,24 +143,35 @@ class Container:
         if self.nspawn_pid():
             return
         argv = [
-            "systemd-nspawn", "--boot", "-D", str(self.root), f"--machine={self.machine}",
+            "systemd-nspawn", "-D", str(self.root), f"--machine={self.machine}",
             "--register=no", "--keep-unit", "--private-network",
             "--console=passive", "--resolv-conf=off", "--timezone=off", "--link-journal=no",
         ]
         argv += [f"--network-veth-extra={ln.host_side}:{ln.inside}" for ln in self.links]
         if self.fuse:
             argv.append("--bind=/dev/fuse")
+        for b in self.binds:
+            b.source.mkdir(parents=True, exist_ok=True)
+            argv.append(f"--bind{'-ro' if b.readonly else ''}={b.source}:{b.target}")
+        if self.kubernetes_node:
+            argv += ["--capability=all", "--system-call-filter=@keyring", "--bind=/dev/kmsg",
+                     "--kill-signal=SIGRTMIN+3", NODE_INIT]
+        else:
+            argv.insert(1, "--boot")
         machine = self.machine
         pidfile = self.pidfile
 
         def own_cgroups() -> None:
-            # --keep-unit makes the caller's cgroup the container's: give it its own.
+            # --keep-unit makes the caller's cgroup the container's: give it its own in every
+            # hierarchy, or the cgroups of a node's pods would land at the machine's root.
             os.setsid()
-            for ctl in CGROUPS:
+            for ctl in hierarchies():
                 d = CGROUP_ROOT / ctl / f"{machine}.scope"
-                if (CGROUP_ROOT / ctl).is_dir():
-                    d.mkdir(exist_ok=True)
-                    (d / "cgroup.procs").write_text(str(os.getpid()))
+                d.mkdir(exist_ok=True)
+                if ctl == "cpuset":  # a new cpuset is empty: no process may join it
+                    for knob in ("cpuset.cpus", "cpuset.mems"):
+                        (d / knob).write_text((CGROUP_ROOT / ctl / knob).read_text())
+                (d / "cgroup.procs").write_text(str(os.getpid()))
             # Recorded before exec, so an interrupted `up` never leaves an unrecorded nspawn.
             pidfile.write_text(str(os.getpid()))
 
@@ -190,7 +228,7 @@ class Container:
     def _cleanup_runtime(self) -> None:
         # nspawn leaves these behind where /run is not a tmpfs (the notes' pitfall 4).
         remove_tree(Path("/run/systemd/nspawn/propagate") / self.machine)
-        for ctl in CGROUPS:
+        for ctl in hierarchies():
             scope = CGROUP_ROOT / ctl / f"{self.machine}.scope"
             if scope.is_dir():
                 for d in sorted((p for p in scope.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):

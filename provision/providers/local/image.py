@@ -12,6 +12,7 @@ from pathlib import Path
 
 from provision.errors import ProviderError
 from provision.providers.local.system import remove_tree
+from provision.roles import kubernetes
 from provision.topology import Plan
 
 CACHE = Path("/var/cache/underhood/images")
@@ -27,12 +28,12 @@ SYSTEM_PACKAGES = (
 SKIPPED_IN_CONTAINERS = ("cloud-init", "ntpsec", "resolvconf", "ntopng")
 
 #: Debian enables these at install; no service may start in the base (own ids, own data).
-DISABLE = ("corosync", "pacemaker", "etcd", "haproxy", "dnsmasq", "glusterd", "logd", "e2scrub_reap",
+DISABLE = ("containerd", "corosync", "pacemaker", "etcd", "haproxy", "dnsmasq", "glusterd", "logd", "e2scrub_reap",
            "ssh", "systemd-timesyncd", "apt-daily.timer", "apt-daily-upgrade.timer")
 
 
 def packages(plan: Plan) -> list[str]:
-    wanted = set(SYSTEM_PACKAGES) | set(plan.all_packages())
+    wanted = set(SYSTEM_PACKAGES) | set(plan.all_packages()) | set(kubernetes.PACKAGES)
     return sorted(wanted - set(SKIPPED_IN_CONTAINERS))
 
 

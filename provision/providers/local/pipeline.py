@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from rich.console import Console
 
 from provision import roles
+from provision.kube import artifacts
 from provision.providers.local import image, netconfig
-from provision.providers.local.steps import etcd, gateway, gluster, loadbalancer
+from provision.providers.local.steps import etcd, gateway, gluster, kubernetes, loadbalancer
 from provision.render import File
+from provision.roles.master import KUBEADM_CONFIG
 from provision.secrets import Secrets
 
 
@@ -36,9 +38,15 @@ class Pipeline:
         p = self.p
         plan = p.plan
         start = time.monotonic()
-        self.step("base image", lambda: image.ensure(plan, log=self.console.print))
-        self.step("networks", p._networks_up)
+        base = {}
+        self.step("base image", lambda: base.setdefault("root", image.ensure(plan, log=self.console.print)))
+        kube = {}
         secrets = Secrets.load_or_create(p.state / "secrets")
+        first = plan.masters[0]
+        kubeadm_config = next(f.content for f in roles.files_for(plan, first, secrets) if f.path == KUBEADM_CONFIG)
+        self.step("kubernetes: binaries from Go modules, images",
+                  lambda: kube.setdefault("art", artifacts.prepare(kubeadm_config, base["root"], log=self.console.print)))
+        self.step("networks", p._networks_up)
 
         management = [File("/root/.ssh/authorized_keys", p.ssh_key().with_suffix(".pub").read_text(), mode="0600")]
 
@@ -75,6 +83,7 @@ class Pipeline:
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
         self.step("etcd: three members over TLS", lambda: etcd.apply(p))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
+        self.step("kubernetes nodes: containerd, images", lambda: kubernetes.runtime(p, kube["art"]))
         total = time.monotonic() - start
         summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
         (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))

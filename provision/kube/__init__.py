@@ -1,0 +1,2 @@
+"""Kubernetes for the lab, from source: binaries built from their Go modules
+(``binaries``), container images written by us from them (``oci``, ``images``)."""

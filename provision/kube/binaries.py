@@ -1,0 +1,176 @@
+"""Kubernetes and its add-ons, built from their published Go modules with `go build`.
+
+Each component is a Go module of ours under ``modules/<name>`` that pins one upstream
+release (go.mod and go.sum committed); nothing but Go code comes from the module proxy.
+The binaries are cached on the machine per component and per pin, so a machine builds
+them once; a changed pin builds anew."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provision.errors import ProviderError
+
+MODULES = Path(__file__).parent / "modules"
+CACHE = Path("/var/cache/underhood/kube")
+GO_CACHE = Path("/var/cache/underhood/go")
+
+
+def pinned(component: str, module: str) -> str:
+    """The version of ``module`` that modules/<component>/go.mod requires."""
+    text = (MODULES / component / "go.mod").read_text()
+    m = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v[^\s]+)", text, re.M)
+    if not m:
+        raise ProviderError(f"provision/kube/modules/{component}/go.mod does not require {module}")
+    return m.group(1)
+
+
+def _kubernetes_ldflags(version: str) -> list[str]:
+    # kubeadm and kubelet read their own version from these (kubeadm picks the control
+    # plane's version from it); a plain `go build` leaves them at v0.0.0-master.
+    major, minor = version.lstrip("v").split(".")[:2]
+    out = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        out += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}",
+                f"-X {pkg}.gitTreeState=clean", f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"]
+    return out
+
+
+def _flannel_main(src: Path, version: str, modcache: Path) -> None:
+    """flanneld's main package is upstream's main.go less the Tencent VPC back end: its SDK
+    module is not on the Go module proxy, and the lab uses VXLAN only."""
+    upstream = modcache / f"github.com/flannel-io/flannel@{version}" / "main.go"
+    if not upstream.exists():
+        _go(["mod", "download", f"github.com/flannel-io/flannel@{version}"], src)
+    lines = upstream.read_text().splitlines(keepends=True)
+    kept = [ln for ln in lines if "pkg/backend/tencentvpc" not in ln]
+    if len(lines) - len(kept) != 1:
+        raise ProviderError(f"flannel {version}: main.go no longer imports the Tencent back end as expected; review _flannel_main")
+    (src / "main.go").write_text("".join(kept))
+    (src / "main.go").chmod(0o644)
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # its directory under modules/ and in the cache
+    module: str  # the upstream module it pins
+    packages: tuple[str, ...]  # main packages to build ("." = our own main)
+    ldflags: Callable[[str], list[str]] = lambda version: []
+    prepare: Callable[[Path, str, Path], None] | None = None
+    outputs: dict[str, str] = field(default_factory=dict)  # package -> binary name, when not the last path element
+    cgo: bool = False  # linked statically all the same: the images carry no C library for it
+
+    @property
+    def version(self) -> str:
+        return pinned(self.name, self.module) if self.module else "v0-ours"
+
+    def binaries(self) -> list[str]:
+        return [self.outputs.get(p, p.rstrip("/").rsplit("/", 1)[-1]) for p in self.packages]
+
+    def key(self) -> str:
+        """The cache key: the pin and everything of ours that the build reads."""
+        h = hashlib.sha256()
+        for f in sorted((MODULES / self.name).iterdir()):
+            h.update(f.name.encode() + f.read_bytes())
+        h.update(" ".join(self.ldflags(self.version)).encode())
+        return f"{self.name}-{self.version}-{h.hexdigest()[:10]}"
+
+
+KUBERNETES = Component(
+    "kubernetes", "k8s.io/kubernetes",
+    tuple(f"k8s.io/kubernetes/cmd/{c}" for c in (
+        "kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")),
+    ldflags=_kubernetes_ldflags,
+)
+ETCD = Component("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",), outputs={"go.etcd.io/etcd/server/v3": "etcd"})
+COREDNS = Component("coredns", "github.com/coredns/coredns", (".",), outputs={".": "coredns"})
+FLANNEL = Component(
+    "flannel", "github.com/flannel-io/flannel", (".",), outputs={".": "flanneld"},
+    ldflags=lambda v: [f"-X github.com/flannel-io/flannel/pkg/version.Version={v}"], prepare=_flannel_main,
+    cgo=True,  # its UDP back end is C, as upstream builds it
+)
+#: The CNI plugin that hands flannel's per-node subnet to the bridge plugin. Its last
+#: release as a Go module is in containernetworking/plugins (later ones are not on the proxy).
+CNI_FLANNEL = Component("cni-flannel", "github.com/containernetworking/plugins",
+                        ("github.com/containernetworking/plugins/plugins/meta/flannel",))
+METALLB = Component("metallb", "go.universe.tf/metallb", ("go.universe.tf/metallb/controller", "go.universe.tf/metallb/speaker"))
+#: Our own pause (modules/pause/main.go): kubernetes' is C, not a Go module.
+PAUSE = Component("pause", "", (".",), outputs={".": "pause"})
+
+COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE)
+
+
+def _go_env(cgo: bool = False) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GOMODCACHE=str(GO_CACHE / "mod"), GOCACHE=str(GO_CACHE / "build"), CGO_ENABLED="1" if cgo else "0",
+        GOTOOLCHAIN="local", GOFLAGS="-mod=readonly", GOOS="linux", GOARCH="amd64",
+    )
+    return env
+
+
+def go_binary() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if go is None:
+        raise ProviderError("the Kubernetes binaries are built with Go, which is not installed: install Go >= 1.26 "
+                            "(https://go.dev/doc/install) and put `go` on PATH")
+    return go
+
+
+def _go(argv: list[str], cwd: Path, timeout: float = 3600, cgo: bool = False) -> None:
+    res = subprocess.run([go_binary(), *argv], cwd=cwd, env=_go_env(cgo), capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise ProviderError(f"`go {' '.join(argv[:3])}...` in {cwd.name} failed ({res.returncode}): {res.stderr.strip()[-1500:]}")
+
+
+def bin_dir(component: Component) -> Path:
+    return CACHE / component.key() / "bin"
+
+
+def is_built(component: Component) -> bool:
+    return (CACHE / component.key() / ".complete").exists()
+
+
+def build(component: Component, log: Callable[[str], None] = print) -> Path:
+    """Build (or reuse) one component; return its bin directory."""
+    target = CACHE / component.key()
+    if (target / ".complete").exists():
+        return target / "bin"
+    start = time.monotonic()
+    log(f"building {component.name} {component.version} from its Go modules ({', '.join(component.binaries())})")
+    remove = target.with_name(target.name + ".partial")
+    shutil.rmtree(remove, ignore_errors=True)
+    src = remove / "src"
+    shutil.copytree(MODULES / component.name, src)
+    if component.prepare:
+        component.prepare(src, component.version, GO_CACHE / "mod")
+    out = remove / "bin"
+    out.mkdir(parents=True)
+    static = ["-linkmode=external", "-extldflags=-static"] if component.cgo else []
+    ldflags = " ".join(["-s", "-w", *static, *component.ldflags(component.version)])
+    for pkg, name in zip(component.packages, component.binaries(), strict=True):
+        _go(["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / name), pkg], src, cgo=component.cgo)
+    shutil.rmtree(src)
+    (remove / "built.txt").write_text(f"{component.version} in {time.monotonic() - start:.1f} s\n")
+    remove.rename(target)
+    (target / ".complete").touch()
+    _remove_stale(component, keep=target)
+    return target / "bin"
+
+
+def _remove_stale(component: Component, keep: Path) -> None:
+    for old in CACHE.glob(f"{component.name}-v*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_all(log: Callable[[str], None] = print) -> dict[str, Path]:
+    return {c.name: build(c, log) for c in COMPONENTS}

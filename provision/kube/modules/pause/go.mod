@@ -1,0 +1,3 @@
+module underhood.local/build/pause
+
+go 1.26.0

@@ -1,0 +1,117 @@
+"""The Kubernetes build: pins agree with the plan, image archives are what containerd reads,
+kubeadm's image list maps onto images we build. No Go, no lab."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from provision import topology
+from provision.errors import ProviderError
+from provision.kube import binaries, images
+from provision.kube.oci import Layer, write_archive
+
+
+@pytest.fixture(scope="module")
+def plan() -> topology.Plan:
+    return topology.load()
+
+
+def test_the_plan_names_the_releases_the_go_modules_pin(plan: topology.Plan) -> None:
+    assert binaries.KUBERNETES.version == f"v{plan.versions.kubernetes}"
+    assert binaries.FLANNEL.version == plan.versions.flannel
+    assert binaries.METALLB.version == plan.versions.metallb
+
+
+def test_every_component_has_a_go_module_and_a_sum() -> None:
+    for c in binaries.COMPONENTS:
+        d = binaries.MODULES / c.name
+        assert (d / "go.mod").exists(), c.name
+        if c.module:
+            assert (d / "go.sum").exists(), f"{c.name}: go.sum is missing; run go mod tidy in {d}"
+            for pkg in c.packages:
+                assert pkg == "." or pkg.startswith(c.module), (c.name, pkg)
+
+
+def test_staging_modules_are_pinned_to_the_same_release() -> None:
+    text = (binaries.MODULES / "kubernetes/go.mod").read_text()
+    minor = binaries.KUBERNETES.version.replace("v1.", "v0.")
+    replaced = [ln.split() for ln in text.splitlines() if "=>" in ln]
+    assert len(replaced) > 20
+    assert all(r[-1] == minor for r in replaced), [r for r in replaced if r[-1] != minor]
+
+
+def test_cache_key_changes_with_the_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = binaries.MODULES / "pause"
+    (tmp_path / "pause").mkdir()
+    for f in src.iterdir():
+        (tmp_path / "pause" / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(binaries, "MODULES", tmp_path)
+    before = binaries.PAUSE.key()
+    (tmp_path / "pause" / "main.go").write_text((src / "main.go").read_text() + "\n// changed\n")
+    assert binaries.PAUSE.key() != before
+
+
+def test_missing_go_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(binaries.shutil, "which", lambda name: None)
+    monkeypatch.setattr(binaries, "Path", lambda p: Path("/nonexistent/go"))
+    with pytest.raises(ProviderError, match="install Go"):
+        binaries.go_binary()
+
+
+def test_archive_is_an_oci_layout_with_consistent_digests(tmp_path: Path) -> None:
+    layer = Layer()
+    layer.file("usr/local/bin/hello", b"#!/bin/sh\necho hi\n", 0o755)
+    layer.symlink("bin/hi", "/usr/local/bin/hello")
+    out = tmp_path / "hello.tar"
+    digest = write_archive(out, "registry.underhood.invalid/hello:v1", layer, ["/usr/local/bin/hello"])
+    with tarfile.open(out) as t:
+        names = t.getnames()
+        blobs = {n.rsplit("/", 1)[1]: t.extractfile(n).read() for n in names if n.startswith("blobs/sha256/")}
+        index = json.loads(t.extractfile("index.json").read())
+    for name, data in blobs.items():
+        assert hashlib.sha256(data).hexdigest() == name
+    m = index["manifests"][0]
+    assert m["digest"] == digest
+    assert m["annotations"]["io.containerd.image.name"] == "registry.underhood.invalid/hello:v1"
+    manifest = json.loads(blobs[digest[7:]])
+    config = json.loads(blobs[manifest["config"]["digest"][7:]])
+    assert config["rootfs"]["diff_ids"] == [manifest["layers"][0]["digest"]]
+    with tarfile.open(fileobj=__import__("io").BytesIO(blobs[manifest["layers"][0]["digest"][7:]])) as layer_tar:
+        members = {m.name: m for m in layer_tar.getmembers()}
+    assert members["usr/local/bin/hello"].mode == 0o755
+    assert members["bin/hi"].issym() and members["usr"].isdir()
+
+
+def test_kubeadm_images_map_onto_ours() -> None:
+    refs = [f"{images.REPOSITORY}/{n}" for n in (
+        "kube-apiserver:v1.36.3", "kube-controller-manager:v1.36.3", "kube-scheduler:v1.36.3", "kube-proxy:v1.36.3",
+        "coredns:v1.14.2", "pause:3.10.2", "etcd:3.6.8-0")]
+    got = images.control_plane_images(refs)
+    assert [i.ref for i in got] == refs
+    assert next(i for i in got if i.name == "etcd").component is binaries.ETCD
+    assert "iptables" in next(i for i in got if i.name == "kube-proxy").extras
+
+
+@pytest.mark.parametrize("ref,message", [
+    ("registry.k8s.io/kube-apiserver:v1.36.3", "set imageRepository"),
+    (f"{images.REPOSITORY}/kube-something:v1", "does not build"),
+])
+def test_unknown_kubeadm_images_are_refused(ref: str, message: str) -> None:
+    with pytest.raises(ProviderError, match=message):
+        images.control_plane_images([ref])
+
+
+def test_local_plan_sets_the_image_repository_in_kubeadm_config(plan: topology.Plan, tmp_path: Path) -> None:
+    from provision import roles
+    from provision.secrets import Secrets
+
+    local = plan.with_image_repository(images.REPOSITORY)
+    config = next(f for f in roles.files_for(local, local.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
+    assert f"imageRepository: {images.REPOSITORY}" in config.content
+    default = next(f for f in roles.files_for(plan, plan.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
+    assert "imageRepository" not in default.content
