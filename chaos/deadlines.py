@@ -34,7 +34,9 @@ def deadlines(plan: Plan) -> Deadlines:
         haproxy_restart_s=monitor * 2 + MARGIN_S,
         # etcd's defaults: election timeout 1 s, heartbeat 100 ms
         etcd_election_s=1.0 * 5 + MARGIN_S,
-        etcd_quorum_s=10 + MARGIN_S,
+        # Members are kubelet's static pods: a node that starts runs containerd and
+        # kubelet before its member (measured here: about 10-20 s).
+        etcd_quorum_s=10 + 30 + MARGIN_S,
         gluster_ping_s=plan.gluster.ping_timeout_s,
         gluster_heal_s=plan.gluster.ping_timeout_s * 3 + MARGIN_S * 3,
         node_rejoin_s=plan.pacemaker.dc_deadtime_s + floor * 2 + MARGIN_S * 2,

@@ -196,6 +196,8 @@ class Kubernetes(_Model):
     #: kubeadm's imageRepository; None keeps kubeadm's default (registry.k8s.io). The local
     #: provider sets its own, under which it builds every image (nothing is pulled).
     image_repository: str | None = None
+    #: Set by the local provider: kubelet and kube-proxy on nodes that are containers.
+    nodes_are_containers: bool = False
 
 
 class Plan(_Model):
@@ -270,9 +272,11 @@ class Plan(_Model):
         """The same plan with other upstream resolvers (the embedded provider's stub)."""
         return self.model_copy(update={"dns": Dns(upstream=tuple(resolvers))})
 
-    def with_image_repository(self, repository: str) -> Plan:
-        """The same plan with kubeadm's images taken from ``repository``."""
-        return self.model_copy(update={"kubernetes": self.kubernetes.model_copy(update={"image_repository": repository})})
+    def for_container_nodes(self, repository: str) -> Plan:
+        """The same plan for Kubernetes nodes that are containers, with kubeadm's images
+        taken from ``repository``."""
+        k8s = self.kubernetes.model_copy(update={"image_repository": repository, "nodes_are_containers": True})
+        return self.model_copy(update={"kubernetes": k8s})
 
 
 @dataclass(frozen=True)

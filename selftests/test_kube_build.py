@@ -110,7 +110,7 @@ def test_local_plan_sets_the_image_repository_in_kubeadm_config(plan: topology.P
     from provision import roles
     from provision.secrets import Secrets
 
-    local = plan.with_image_repository(images.REPOSITORY)
+    local = plan.for_container_nodes(images.REPOSITORY)
     config = next(f for f in roles.files_for(local, local.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
     assert f"imageRepository: {images.REPOSITORY}" in config.content
     default = next(f for f in roles.files_for(plan, plan.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)

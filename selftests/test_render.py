@@ -186,24 +186,53 @@ def test_crm_refuses_a_broken_configuration(tmp_path):
 
 
 # -- masters and workers --------------------------------------------------------------------
-def test_etcd_settings_use_tls_and_every_member():
-    m = PLAN.masters[0]
-    env = dict(
-        line.split("=", 1) for line in files_of(m.name)["/etc/default/etcd"].splitlines() if line and not line.startswith("#")
-    )
-    assert env["ETCD_NAME"] == m.name
-    assert env["ETCD_CLIENT_CERT_AUTH"] == env["ETCD_PEER_CLIENT_CERT_AUTH"] == "true"
-    assert env["ETCD_LISTEN_CLIENT_URLS"].startswith(f"https://{m.lab_nic.address}:{PLAN.etcd.client_port}")
-    members = env["ETCD_INITIAL_CLUSTER"].split(",")
-    assert members == [f"{x.name}=https://{x.address}:{PLAN.etcd.peer_port}" for x in master.etcd_members(PLAN)]
+def test_etcd_is_stacked_as_the_documents_have_it():
+    """kubeadm runs a member on each master (no external etcd, no systemd etcd beside it)."""
+    docs = {d["kind"]: d for d in yaml.safe_load_all(files_of(PLAN.masters[0].name)[master.KUBEADM_CONFIG])}
+    assert "external" not in docs["ClusterConfiguration"].get("etcd", {})
+    assert all("/etc/default/etcd" not in files_of(m.name) for m in PLAN.masters)
     assert all(u.startswith("https://") for u in master.etcd_endpoints(PLAN))
+
+
+@pytest.mark.parametrize("role", ["master", "worker"])
+def test_join_configuration_goes_through_the_vip(role, tmp_path):
+    from provision.roles.kubernetes import join_config
+    from provision.secrets import Secrets
+
+    host = PLAN.masters[1] if role == "master" else PLAN.workers[0]
+    secrets = Secrets.load_or_create(tmp_path)
+    doc = yaml.safe_load(join_config(PLAN, host, "192.168.2.77", secrets, "sha256:" + "0" * 64).content)
+    token = doc["discovery"]["bootstrapToken"]
+    assert token["apiServerEndpoint"] == f"{PLAN.vip.address}:{PLAN.vip.port}"
+    assert token["token"] == secrets.bootstrap_token and token["caCertHashes"] == ["sha256:" + "0" * 64]
+    assert {"name": "node-ip", "value": "192.168.2.77"} in doc["nodeRegistration"]["kubeletExtraArgs"]
+    if role == "master":
+        assert doc["controlPlane"]["certificateKey"] == secrets.certificate_key
+    else:
+        assert "controlPlane" not in doc
+
+
+def test_bootstrap_token_has_kubeadms_format(tmp_path):
+    import re
+
+    from provision.secrets import Secrets
+
+    s = Secrets.load_or_create(tmp_path)
+    assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", s.bootstrap_token)
+    assert re.fullmatch(r"[0-9a-f]{64}", s.certificate_key)
+    assert Secrets.load_or_create(tmp_path) == s
 
 
 def test_kubeadm_configuration_v1beta4_from_the_plan():
     m = PLAN.masters[0]
     docs = list(yaml.safe_load_all(files_of(m.name)[master.KUBEADM_CONFIG]))
     kinds = {d["kind"]: d for d in docs}
-    assert {d["apiVersion"] for d in docs} == {PLAN.versions.kubeadm_api}
+    assert {d["apiVersion"] for d in docs if d["kind"].endswith("Configuration") and d["kind"][:4] in ("Init", "Clus")} == {
+        PLAN.versions.kubeadm_api}
+    assert kinds["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+    assert kinds["KubeProxyConfiguration"]["mode"] == "iptables"
+    # Only nodes that are containers on a cgroup v1 machine need these.
+    assert "failCgroupV1" not in kinds["KubeletConfiguration"] and "conntrack" not in kinds["KubeProxyConfiguration"]
     cc = kinds["ClusterConfiguration"]
     assert cc["controlPlaneEndpoint"] == f"{PLAN.vip.address}:{PLAN.vip.port}"
     assert str(PLAN.vip.address) in cc["apiServer"]["certSANs"]

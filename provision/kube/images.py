@@ -21,7 +21,7 @@ RECIPE = "1"
 #: Debian's iptables (nft back end) for the programs that call it: kube-proxy, flanneld.
 IPTABLES = ("/usr/sbin/xtables-nft-multi",)
 IPTABLES_LINKS = tuple(f"/usr/sbin/{t}{s}" for t in ("iptables", "ip6tables") for s in ("", "-save", "-restore"))
-BUSYBOX_APPLETS = ("sh", "sleep", "echo", "cat", "ls", "httpd", "nc", "hostname", "ip", "ps", "wget", "mkdir", "rm", "test",
+BUSYBOX_APPLETS = ("sh", "cp", "sleep", "echo", "cat", "ls", "httpd", "nc", "hostname", "ip", "ps", "wget", "mkdir", "rm", "test",
                    "date", "dd", "sync", "df", "mount", "id", "env", "true", "false", "grep", "head", "tail", "wc", "md5sum")
 
 
@@ -67,7 +67,8 @@ def control_plane_images(kubeadm_images: list[str]) -> list[Image]:
 
 def addon_images() -> list[Image]:
     return [
-        Image("flannel", binaries.FLANNEL.version, binaries.FLANNEL, "flanneld", ("iptables",)),
+        # busybox for the init container that installs the CNI configuration, as upstream's.
+        Image("flannel", binaries.FLANNEL.version, binaries.FLANNEL, "flanneld", ("iptables", "busybox")),
         Image("metallb-controller", binaries.METALLB.version, binaries.METALLB, "controller"),
         Image("metallb-speaker", binaries.METALLB.version, binaries.METALLB, "speaker"),
         # Test workloads and the demo application: Debian's busybox-static.
@@ -130,7 +131,7 @@ def build_image(image: Image, base_root: Path, out: Path) -> None:
     layer.copy(binaries.bin_dir(image.component) / image.binary, f"usr/local/bin/{image.binary}", 0o755)
     for extra in image.extras:
         {"iptables": _iptables, "busybox": _busybox}[extra](layer, base_root)
-    entrypoint = ["/bin/sh"] if "busybox" in image.extras else [f"/usr/local/bin/{image.binary}"]
+    entrypoint = ["/bin/sh"] if image.name == "busybox" else [f"/usr/local/bin/{image.binary}"]
     write_archive(out, image.ref, layer, entrypoint)
 
 

@@ -88,9 +88,11 @@ def breakages() -> list[Breakage]:
                  edit_haproxy(f"/server {last_master} /d"), put_haproxy_back),
         Breakage("SEC-01", "haproxy stats with the documents' admin:admin",
                  edit_haproxy("s/stats auth .*/stats auth admin:admin/"), put_haproxy_back),
+        # A static pod: kubelet stops it when its manifest leaves the directory.
         Breakage("ETCD-01", "one etcd member stopped",
-                 lambda: sh(last_master, "systemctl stop etcd"),
-                 lambda: (sh(last_master, "systemctl start etcd"),
+                 lambda: (sh(last_master, "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.stopped"),
+                          LAB.wait_for("the member gone", lambda: not etcd_healthy(LAB, PLAN.masters[0].name), 60)),
+                 lambda: (sh(last_master, "mv /etc/kubernetes/etcd.yaml.stopped /etc/kubernetes/manifests/etcd.yaml"),
                           LAB.wait_for("etcd healthy", lambda: etcd_healthy(LAB, PLAN.masters[0].name), 60))),
         Breakage("STO-04", "the Gluster volume stopped",
                  lambda: sh(first_glus, f"gluster --mode=script volume stop {volume}"),

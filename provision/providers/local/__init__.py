@@ -14,7 +14,7 @@ from pathlib import Path
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.providers.base import HostState, OutsideTarget, Provider, Result
-from provision.providers.local import image
+from provision.providers.local import image, limits
 from provision.providers.local.container import Bind, Container, Link
 from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
 from provision.providers.local.system import links_with_prefix, remove_tree, sh
@@ -41,7 +41,7 @@ class LocalProvider(Provider):
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
-        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]).with_image_repository(images.REPOSITORY))
+        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]).for_container_nodes(images.REPOSITORY))
         self.log = log
         self.prefix = plan.lab.prefix
         self.state = STATE_ROOT / plan.lab.name
@@ -142,6 +142,8 @@ class LocalProvider(Provider):
             sh("ip", "link", "set", "dev", br, "up")
         self.outside.state.mkdir(parents=True, exist_ok=True)
         self.outside.create()
+        for what in limits.raise_limits(self.state):
+            self.changed(what)
 
     # -- lifecycle --------------------------------------------------------------------------
     def up(self) -> None:
@@ -176,8 +178,10 @@ class LocalProvider(Provider):
         self.outside.delete()
         for link in links_with_prefix(f"{self.prefix}-"):
             sh("ip", "link", "delete", "dev", link, check=False)
+        # Only now that every process of the lab has ended: the machine's own limits...
+        limits.restore_limits(self.state)
         remove_tree(self.state)
-        # Only now that every process of the lab has ended: lift the guard routes.
+        # ...and the guard routes.
         for cidr in self._guarded_ranges():
             sh("ip", "route", "del", "unreachable", cidr, check=False)
 

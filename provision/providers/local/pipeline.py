@@ -14,7 +14,7 @@ from rich.console import Console
 from provision import roles
 from provision.kube import artifacts
 from provision.providers.local import image, netconfig
-from provision.providers.local.steps import etcd, gateway, gluster, kubernetes, loadbalancer
+from provision.providers.local.steps import addons, cluster, etcd, gateway, gluster, kubernetes, loadbalancer
 from provision.render import File
 from provision.roles.master import KUBEADM_CONFIG
 from provision.secrets import Secrets
@@ -81,9 +81,12 @@ class Pipeline:
 
         self.step("management ssh on every host", management_ssh)
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
-        self.step("etcd: three members over TLS", lambda: etcd.apply(p))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
         self.step("kubernetes nodes: containerd, images", lambda: kubernetes.runtime(p, kube["art"]))
+        self.step("etcd: our CA on the first master", lambda: etcd.seed(p))
+        self.step("kubernetes: kubeadm init, joins through the VIP", lambda: cluster.apply(p, secrets))
+        self.step("etcd: a member per master, stacked, healthy", lambda: etcd.wait_healthy(p))
+        self.step("kubernetes add-ons: flannel, nodes Ready", lambda: addons.apply(p, kube["art"]))
         total = time.monotonic() - start
         summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
         (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))

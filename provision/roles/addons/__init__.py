@@ -1,9 +1,15 @@
-"""Cluster add-ons as manifests from the plan: MetalLB's pool, CoreDNS placement."""
+"""Cluster add-ons as manifests from the plan: flannel, MetalLB's pool, CoreDNS placement."""
 
 from __future__ import annotations
 
 from provision.render import render
 from provision.topology import Plan
+
+
+def flannel(plan: Plan, image: str) -> str:
+    nodes = (*plan.masters, *plan.workers)
+    ifnames = sorted({h.lab_nic.ifname for h in nodes})
+    return render("addons", "flannel.yaml.j2", plan=plan, image=image, ifnames=ifnames)
 
 
 def metallb(plan: Plan) -> str:

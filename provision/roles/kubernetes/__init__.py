@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from provision.render import File, render
+from provision.secrets import Secrets
+from provision.topology import Host, Plan
 
 #: Debian's container runtime and the tools kubelet, kube-proxy and kubeadm's preflight call
 #: on a node; the Kubernetes binaries themselves come from provision.kube.
@@ -31,3 +33,13 @@ CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 def containerd_config(sandbox_image: str, in_container: bool) -> File:
     return File(CONTAINERD_CONFIG, render("kubernetes", "containerd.toml.j2", sandbox_image=sandbox_image,
                                           in_container=in_container))
+
+
+JOIN_CONFIG = "/etc/kubernetes/kubeadm-join.yaml"
+
+
+def join_config(plan: Plan, host: Host, address: str, secrets: Secrets, ca_hash: str) -> File:
+    """The JoinConfiguration of a master (control plane) or a worker. Rendered when it
+    joins: a worker's address comes from DHCP and the CA's hash from `kubeadm init`."""
+    text = render("kubernetes", "kubeadm-join.yaml.j2", plan=plan, host=host, address=address, secrets=secrets, ca_hash=ca_hash)
+    return File(JOIN_CONFIG, text, mode="0600")

@@ -1,4 +1,4 @@
-"""Masters: an etcd member each (TLS), the kubeadm configuration, the node settings."""
+"""Masters: the kubeadm configuration (stacked etcd: a member per master), the node settings."""
 
 from __future__ import annotations
 
@@ -22,20 +22,8 @@ def etcd_endpoints(plan: Plan) -> list[str]:
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
     address = str(host.lab_nic.address)
     return [
-        File(
-            "/etc/default/etcd",
-            render(
-                "master",
-                "etcd.env.j2",
-                plan=plan,
-                host=host,
-                address=address,
-                e=plan.etcd,
-                members=etcd_members(plan),
-                pki=ETCD_PKI,
-            ),
-        ),
-        File(KUBEADM_CONFIG, render("master", "kubeadm-config.yaml.j2", plan=plan, host=host, address=address)),
-        File("/etc/systemd/system/etcd.service.d/underhood.conf", render("master", "etcd-wait-online.conf.j2")),
+        # Holds the bootstrap token and the certificate key.
+        File(KUBEADM_CONFIG, render("master", "kubeadm-config.yaml.j2", plan=plan, host=host, address=address, secrets=secrets),
+             mode="0600"),
         *node_files(),
     ]

@@ -44,6 +44,8 @@ def _node(p, host: Host, art: Artifacts) -> None:
     for plugin in sorted((c.root / "usr/lib/cni").iterdir()):
         _link(p, host, f"{CNI_BIN}/{plugin.name}", f"/usr/lib/cni/{plugin.name}")
     _link(p, host, f"{CNI_BIN}/flannel", on_node(p, art.bins["cni-flannel"] / "flannel"))
+    # The packages' directory for static pods: kubelet watches it on every node.
+    (c.root / "etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
     config = kubernetes.containerd_config(art.image("pause").ref, in_container=True)
     changed = c.write(config.path, config.content, config.mode)
     if changed:

@@ -1,0 +1,91 @@
+"""The Kubernetes cluster as the documents build it: `kubeadm init` on the first master with
+the plan's configuration (control-plane endpoint = the VIP), the other masters joined with
+`--control-plane` and the uploaded certificates, then the workers, all through the VIP."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from provision.providers.local.steps import must
+from provision.roles.kubernetes import join_config
+from provision.roles.master import KUBEADM_CONFIG
+from provision.secrets import Secrets
+from provision.topology import Host
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+INIT_ARGS = "/etc/kubernetes/kubeadm-init.args"
+
+#: kubeadm preflight checks that cannot pass on a node that is a container, by name.
+PREFLIGHT_IGNORED = {
+    # The kernel's configuration and modules are not visible in a container (no
+    # /lib/modules, no /proc/config.gz); the machine's kernel is what the nodes share.
+    "SystemVerification": "kernel config and modules are the machine's",
+}
+
+
+def kubectl(p, *args: str, timeout: float = 30):
+    """kubectl as the cluster's admin, on the first master."""
+    return p.run(p.plan.masters[0].name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], timeout=timeout)
+
+
+def _preflight() -> str:
+    return f"--ignore-preflight-errors={','.join(PREFLIGHT_IGNORED)}"
+
+
+def _joined(p, host: Host) -> bool:
+    """Registered with the API, and for a master its control plane (etcd) in place."""
+    if not kubectl(p, "get", "node", host.name, "-o", "name").ok:
+        return False
+    return host.role != "master" or p.run(host.name, ["test", "-f", "/etc/kubernetes/manifests/etcd.yaml"]).ok
+
+
+def init(p) -> None:
+    first = p.plan.masters[0].name
+    if p.run(first, ["test", "-f", ADMIN_CONF]).ok:
+        return
+    args = ["--config", KUBEADM_CONFIG, "--upload-certs", _preflight()]
+    # Kept on the node: what the first master was built with (SEC-07 reads it).
+    p.container(first).write(INIT_ARGS, " ".join(args) + "\n")
+    must(p.run(first, ["systemctl", "enable", "kubelet"]), f"{first}: enable kubelet")
+    must(p.run(first, ["kubeadm", "init", *args], timeout=600), f"{first}: kubeadm init")
+    p.changed(f"{first}: kubeadm init")
+
+
+def ca_hash(p) -> str:
+    """sha256 of the cluster CA's public key, as `kubeadm join` pins it."""
+    script = ("openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt"
+              " | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1")
+    out = must(p.run(p.plan.masters[0].name, ["sh", "-c", script]), "CA hash").stdout.strip()
+    return f"sha256:{out}"
+
+
+def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
+    if _joined(p, host):
+        return
+    if p.run(host.name, ["test", "-f", "/etc/kubernetes/kubelet.conf"]).ok:
+        # A join that stopped half-way (an interrupted up): kubeadm undoes its own work,
+        # an etcd member it added included, before joining again.
+        must(p.run(host.name, ["kubeadm", "reset", "--force"], timeout=180), f"{host.name}: kubeadm reset")
+    f = join_config(p.plan, host, p.address(host), secrets, pinned)
+    p.container(host).write(f.path, f.content, f.mode)
+    must(p.run(host.name, ["systemctl", "enable", "kubelet"]), f"{host.name}: enable kubelet")
+    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, _preflight()], timeout=600), f"{host.name}: kubeadm join")
+    p.changed(f"{host.name}: kubeadm join")
+
+
+def apply(p, secrets: Secrets) -> None:
+    init(p)
+    pinned = ca_hash(p)
+    # One control-plane member at a time: each adds an etcd member.
+    for m in p.plan.masters[1:]:
+        join(p, m, secrets, pinned)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda w: join(p, w, secrets, pinned), p.plan.workers))
+    names = {h.name for h in (*p.plan.masters, *p.plan.workers)}
+
+    def registered() -> bool:
+        res = kubectl(p, "get", "nodes", "-o", "json")
+        return res.ok and names <= {n["metadata"]["name"] for n in json.loads(res.stdout)["items"]}
+
+    p.wait_for("every node registered with the API", registered, 120, interval=1)
