@@ -42,3 +42,17 @@ def host(lab):
 def needs(lab, capability: str, why: str) -> None:
     if capability not in lab.capabilities:
         pytest.skip(f"the {lab.name} provider cannot show this: {why}")
+
+
+@pytest.fixture(scope="session")
+def k8s(lab):
+    """A Kubernetes API client as the cluster's admin, through the VIP, from the admin host
+    (documents' jump host); skips when this lab has no Kubernetes."""
+    from provision import kubeclient
+
+    needs(lab, "kubernetes", "it builds no Kubernetes cluster")
+    try:
+        with kubeclient.connect(lab) as client:
+            yield client
+    except kubeclient.NoCluster as exc:
+        pytest.skip(str(exc))

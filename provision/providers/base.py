@@ -108,6 +108,11 @@ class Provider(abc.ABC):
         """Start a bounded program on a host in the background, its stdout to ``output``."""
         raise NotImplementedError(f"the {self.name} provider cannot run background programs")
 
+    def connect_argv(self, host: str, address: str, port: int) -> list[str]:
+        """A command whose stdin/stdout is a TCP stream to ``address:port`` as ``host`` sees
+        it: how clients on this machine reach the lab (see provision.tunnel)."""
+        raise NotImplementedError(f"the {self.name} provider cannot open a stream into the lab")
+
     def shell_argv(self, host: str, command: list[str]) -> list[str]:
         """The command line that runs ``command`` interactively on a host."""
         raise NotImplementedError(f"the {self.name} provider has no interactive shell")

@@ -61,6 +61,9 @@ class ExistingProvider(Provider):
             return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
         return Result(res.returncode, res.stdout, res.stderr)
 
+    def connect_argv(self, host: str, address: str, port: int) -> list[str]:
+        return ["ssh", "-F", str(self.inventory.ssh_config), *SSH_OPTS, "-W", f"{address}:{port}", host]
+
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
         with open(output, "wb") as out:
             return subprocess.Popen(self._ssh(host, shlex.join(argv)), stdin=subprocess.DEVNULL, stdout=out,

@@ -37,7 +37,7 @@ def _compact(name: str) -> str:
 
 class LocalProvider(Provider):
     name = "local"
-    capabilities = frozenset({"nspawn", "real-daemons", "chaos", "power", "reach-isolated"})
+    capabilities = frozenset({"nspawn", "real-daemons", "chaos", "power", "reach-isolated", "kubernetes", "dataplane"})
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
@@ -228,6 +228,12 @@ class LocalProvider(Provider):
         if leader is None:
             raise ProviderError(f"{host} is not running")
         return ["nsenter", "-t", str(leader), "-a", "--", "nc", "-q", "1", "127.0.0.1", "22"]
+
+    def connect_argv(self, host: str, address: str, port: int) -> list[str]:
+        leader = self.container(host).leader()
+        if leader is None:
+            raise ProviderError(f"{host} is not running")
+        return ["nsenter", "-t", str(leader), "-a", "--", "nc", "-q", "1", address, str(port)]
 
     def running(self, host: str) -> bool:
         return self.container(host).running()

@@ -86,7 +86,7 @@ class Pipeline:
         self.step("etcd: our CA on the first master", lambda: etcd.seed(p))
         self.step("kubernetes: kubeadm init, joins through the VIP", lambda: cluster.apply(p, secrets))
         self.step("etcd: a member per master, stacked, healthy", lambda: etcd.wait_healthy(p))
-        self.step("kubernetes add-ons: flannel, nodes Ready", lambda: addons.apply(p, kube["art"]))
+        self.step("kubernetes add-ons: flannel, CoreDNS, demo application", lambda: addons.apply(p, kube["art"]))
         total = time.monotonic() - start
         summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
         (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))

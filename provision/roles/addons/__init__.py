@@ -12,6 +12,10 @@ def flannel(plan: Plan, image: str) -> str:
     return render("addons", "flannel.yaml.j2", plan=plan, image=image, ifnames=ifnames)
 
 
+def demo(plan: Plan, image: str) -> str:
+    return render("addons", "demo.yaml.j2", plan=plan, image=image, replicas=max(len(plan.workers), 1))
+
+
 def metallb(plan: Plan) -> str:
     return render("addons", "metallb.yaml.j2", m=plan.metallb)
 

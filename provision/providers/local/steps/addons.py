@@ -1,5 +1,5 @@
 """Cluster add-ons, applied with kubectl on the first master from manifests written from
-the plan: flannel (the pod network), then every node Ready."""
+the plan: flannel (the pod network), CoreDNS on the masters, the demo application."""
 
 from __future__ import annotations
 
@@ -33,6 +33,25 @@ def nodes_ready(p) -> bool:
     return {h.name for h in (*p.plan.masters, *p.plan.workers)} <= ready
 
 
+def patch_coredns(p) -> None:
+    """The documents' "Fixing CoreDNS": replicas and placement on the masters (K8S-07)."""
+    first = p.plan.masters[0]
+    path = f"{ADDONS_DIR}/coredns-patch.yaml"
+    if p.container(first).write(path, addons.coredns_patch(p.plan)):
+        p.changed(f"{first.name}: wrote {path}")
+    res = must(kubectl(p, "-n", "kube-system", "patch", "deployment", "coredns", "--patch-file", path), "patch coredns")
+    if "(no change)" not in res.stdout:
+        p.changed("cluster: patched coredns")
+
+
+def rolled_out(p, namespace: str, deployment: str) -> bool:
+    return kubectl(p, "-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=5s", timeout=20).ok
+
+
 def apply(p, art: Artifacts) -> None:
     apply_manifest(p, "flannel", addons.flannel(p.plan, art.image("flannel").ref))
     p.wait_for("every node Ready (pod network up)", lambda: nodes_ready(p), 180, interval=1)
+    patch_coredns(p)
+    apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
+    p.wait_for("CoreDNS on the masters", lambda: rolled_out(p, "kube-system", "coredns"), 180, interval=1)
+    p.wait_for("the demo application", lambda: rolled_out(p, "demo", "demo"), 180, interval=1)

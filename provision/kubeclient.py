@@ -1,0 +1,60 @@
+"""The official Kubernetes client, as the cluster's admin, through the VIP: the kubeconfig
+is kubeadm's admin.conf from the first master, and the connection leaves from the admin host
+through a tunnel (provision.tunnel), with the VIP as the TLS server name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import yaml
+
+from provision.tunnel import Tunnel
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+
+
+class NoCluster(Exception):
+    """The lab has no Kubernetes cluster (yet)."""
+
+
+def admin_kubeconfig(lab) -> dict:
+    res = lab.run(lab.plan.masters[0].name, ["cat", ADMIN_CONF], timeout=20)
+    if not res.ok:
+        raise NoCluster(f"no Kubernetes cluster in this lab: {lab.plan.masters[0].name} has no {ADMIN_CONF}")
+    return yaml.safe_load(res.stdout)
+
+
+def entry_host(lab) -> str:
+    """Where clients enter the lab: the admin host in dmz, as the documents' jump host."""
+    admins = lab.plan.by_role("admin")
+    return admins[0].name if admins else lab.plan.masters[0].name
+
+
+@contextmanager
+def tunnel_to(lab, address: str, port: int) -> Iterator[Tunnel]:
+    via = entry_host(lab)
+    with Tunnel(lambda: lab.connect_argv(via, address, port)) as t:
+        yield t
+
+
+@contextmanager
+def connect(lab) -> Iterator[object]:
+    """A kubernetes.client.ApiClient; the tunnel lives as long as the context."""
+    from kubernetes import config
+
+    kubeconfig = admin_kubeconfig(lab)
+    vip = str(lab.plan.vip.address)
+    with tunnel_to(lab, vip, lab.plan.vip.port) as t:
+        cluster = kubeconfig["clusters"][0]["cluster"]
+        if cluster["server"] != f"https://{vip}:{lab.plan.vip.port}":
+            raise NoCluster(f"admin.conf points at {cluster['server']}, not the VIP")
+        cluster["server"] = f"https://127.0.0.1:{t.port}"
+        # The certificate is checked against the VIP, as a client inside the lab would.
+        cluster["tls-server-name"] = vip
+        client = config.new_client_from_config_dict(kubeconfig)
+        client.tunnel_port = t.port
+        try:
+            yield client
+        finally:
+            client.close()
