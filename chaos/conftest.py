@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 
+from chaos.cluster import has_kubernetes, kubernetes_whole
 from chaos.deadlines import Deadlines, deadlines
 from chaos.timeline import REPORTS, Timeline
 from tests import conftest as _conformance
@@ -28,6 +29,15 @@ def chaos_allowed(lab) -> None:
 @pytest.fixture(scope="session")
 def limits(plan) -> Deadlines:
     return deadlines(plan)
+
+
+@pytest.fixture(autouse=True)
+def kubernetes_whole_again(lab, limits):
+    """After every scenario: the Kubernetes cluster whole again (nodes Ready, its pods back)
+    before the next fault, so no scenario measures the last one's recovery."""
+    yield
+    if has_kubernetes(lab):
+        lab.wait_for("the Kubernetes cluster whole again", lambda: kubernetes_whole(lab), limits.kubernetes_whole_s, 2)
 
 
 @pytest.fixture

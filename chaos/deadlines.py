@@ -22,6 +22,7 @@ class Deadlines:
     gluster_ping_s: float
     gluster_heal_s: float
     node_rejoin_s: float
+    kubernetes_whole_s: float
 
 
 def deadlines(plan: Plan) -> Deadlines:
@@ -40,4 +41,7 @@ def deadlines(plan: Plan) -> Deadlines:
         gluster_ping_s=plan.gluster.ping_timeout_s,
         gluster_heal_s=plan.gluster.ping_timeout_s * 3 + MARGIN_S * 3,
         node_rejoin_s=plan.pacemaker.dc_deadtime_s + floor * 2 + MARGIN_S * 2,
+        # kubelet's node-monitor grace (40 s by default) for a node to turn Ready again,
+        # then its pods restarting.
+        kubernetes_whole_s=40 + 60 + MARGIN_S * 2,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import etcd_healthy, lb_pair_clean
+from chaos.cluster import etcd_healthy, has_kubernetes, kubernetes_whole, lb_pair_clean
 from chaos.probe import Probe
 from chaos.test_etcd import audit, client, ok_writes_after
 from chaos.test_gluster import heal_pending
@@ -74,6 +74,8 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
             lab.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
             lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
             lab.wait_for("every Gluster peer connected, nothing to heal", lambda: gluster_whole(lab), limits.gluster_heal_s, 0.5)
+            if has_kubernetes(lab):
+                lab.wait_for("the Kubernetes cluster whole", lambda: kubernetes_whole(lab), limits.kubernetes_whole_s, 2)
             victims = pick_faults(rng, plan)
             tl.event(f"round {rnd}: poweroff {', '.join(victims)}")
             for v in victims:

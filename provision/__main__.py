@@ -44,6 +44,17 @@ def _up(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace, console: Console) -> int:
+    from provision.providers.local import LocalProvider
+    from provision.providers.local.pipeline import Pipeline
+
+    p = _provider(args)
+    if not isinstance(p, LocalProvider):
+        raise UnderhoodError(f"the {p.name} provider builds nothing on this machine; `build` is for --provider local")
+    Pipeline(p).build()
+    return 0
+
+
 def _down(args: argparse.Namespace, console: Console) -> int:
     start = time.monotonic()
     _provider(args).down()
@@ -141,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         v.add_argument("--allow-chaos", action="store_true", help="let faults touch an existing lab")
 
     for verb, func, text in (
+        ("build", _build, "build what the local lab's hosts are made of: base image, Kubernetes from Go modules"),
         ("up", _up, "create the lab's hosts and networks and configure them (idempotent)"),
         ("down", _down, "remove every host, network and leftover of the lab"),
         ("status", _status, "each host's state and address, the VIP holder, the etcd leader"),

@@ -111,6 +111,9 @@ COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE)
 def _go_env(cgo: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        # Everything under the machine's cache, nothing from a user's Go settings (tox may
+        # pass no HOME at all).
+        GOPATH=str(GO_CACHE / "path"), GOENV="off",
         GOMODCACHE=str(GO_CACHE / "mod"), GOCACHE=str(GO_CACHE / "build"), CGO_ENABLED="1" if cgo else "0",
         GOTOOLCHAIN="local", GOFLAGS="-mod=readonly", GOOS="linux", GOARCH="amd64",
     )

@@ -27,7 +27,8 @@ class ExistingProvider(Provider):
     def __init__(self, plan: Plan, inventory: Inventory, allow_chaos: bool = False) -> None:
         super().__init__(plan)
         self.inventory = inventory
-        caps: set[str] = set()
+        # Tests that need the cluster skip by themselves when the lab has none (no admin.conf).
+        caps: set[str] = {"kubernetes"}
         if allow_chaos:
             caps.add("chaos")
             if all(h.name in inventory.power for h in plan.hosts):

@@ -14,6 +14,7 @@ import pytest
 
 from provision import topology
 from provision.providers.local import LocalProvider
+from provision.providers.local.container import hierarchies
 from provision.providers.local.system import links_with_prefix, mounts_under, netns_list
 from provision.waiting import until
 
@@ -45,7 +46,7 @@ def leftovers(p: LocalProvider) -> dict[str, list[str]]:
                 continue
             if f"--machine={prefix}" in cmd and " Z " not in state:
                 procs.append(f"{proc.name}: {cmd[:80]}")
-    cgroups = [str(d) for ctl in ("unified", "systemd", "memory") for d in Path(f"/sys/fs/cgroup/{ctl}").glob(f"{prefix}*")]
+    cgroups = [str(d) for ctl in hierarchies() for d in Path(f"/sys/fs/cgroup/{ctl}").glob(f"{prefix}*")]
     routes = subprocess.run(["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True).stdout.split("\n")
     return {
         "links": links_with_prefix(prefix),

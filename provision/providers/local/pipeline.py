@@ -13,6 +13,7 @@ from rich.console import Console
 
 from provision import roles
 from provision.kube import artifacts
+from provision.kube.artifacts import Artifacts
 from provision.providers.local import image, netconfig
 from provision.providers.local.steps import addons, cluster, etcd, gateway, gluster, kubernetes, loadbalancer
 from provision.render import File
@@ -34,18 +35,27 @@ class Pipeline:
         self.timings[name] = took
         self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
 
+    def build(self) -> Artifacts:
+        """What the hosts are made of: the base image and the Kubernetes binaries and images
+        (cached on the machine; minutes the first time, seconds after)."""
+        p = self.p
+        plan = p.plan
+        base = {}
+        self.step("base image", lambda: base.setdefault("root", image.ensure(plan, log=self.console.print)))
+        kube = {}
+        first = plan.masters[0]
+        # Only the image list is read from it: no secret is needed yet.
+        config = next(f.content for f in roles.files_for(plan, first, Secrets.generate()) if f.path == KUBEADM_CONFIG)
+        self.step("kubernetes: binaries from Go modules, images",
+                  lambda: kube.setdefault("art", artifacts.prepare(config, base["root"], log=self.console.print)))
+        return kube["art"]
+
     def run(self) -> None:
         p = self.p
         plan = p.plan
         start = time.monotonic()
-        base = {}
-        self.step("base image", lambda: base.setdefault("root", image.ensure(plan, log=self.console.print)))
-        kube = {}
+        art = self.build()
         secrets = Secrets.load_or_create(p.state / "secrets")
-        first = plan.masters[0]
-        kubeadm_config = next(f.content for f in roles.files_for(plan, first, secrets) if f.path == KUBEADM_CONFIG)
-        self.step("kubernetes: binaries from Go modules, images",
-                  lambda: kube.setdefault("art", artifacts.prepare(kubeadm_config, base["root"], log=self.console.print)))
         self.step("networks", p._networks_up)
 
         management = [File("/root/.ssh/authorized_keys", p.ssh_key().with_suffix(".pub").read_text(), mode="0600")]
@@ -82,11 +92,11 @@ class Pipeline:
         self.step("management ssh on every host", management_ssh)
         self.step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
         self.step("gluster: pool and replicated volume", lambda: gluster.apply(p))
-        self.step("kubernetes nodes: containerd, images", lambda: kubernetes.runtime(p, kube["art"]))
+        self.step("kubernetes nodes: containerd, images", lambda: kubernetes.runtime(p, art))
         self.step("etcd: our CA on the first master", lambda: etcd.seed(p))
         self.step("kubernetes: kubeadm init, joins through the VIP", lambda: cluster.apply(p, secrets))
         self.step("etcd: a member per master, stacked, healthy", lambda: etcd.wait_healthy(p))
-        self.step("kubernetes add-ons: flannel, CoreDNS, demo application", lambda: addons.apply(p, kube["art"]))
+        self.step("kubernetes add-ons: flannel, CoreDNS, demo application", lambda: addons.apply(p, art))
         total = time.monotonic() - start
         summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
         (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))
