@@ -23,6 +23,8 @@ class Deadlines:
     gluster_heal_s: float
     node_rejoin_s: float
     kubernetes_whole_s: float
+    haproxy_mark_down_s: float
+    master_return_s: float
 
 
 def deadlines(plan: Plan) -> Deadlines:
@@ -44,4 +46,8 @@ def deadlines(plan: Plan) -> Deadlines:
         # kubelet's node-monitor grace (40 s by default) for a node to turn Ready again,
         # then its pods restarting.
         kubernetes_whole_s=40 + 60 + MARGIN_S * 2,
+        # fall checks, each up to HAProxy's default inter (2 s) plus the connect timeout.
+        haproxy_mark_down_s=plan.haproxy.fall * (2 + 4) + MARGIN_S,
+        # The node boots, kubelet starts the API server's static pod, then rise checks.
+        master_return_s=60 + plan.haproxy.rise * 2 + MARGIN_S * 2,
     )
