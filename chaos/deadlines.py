@@ -25,6 +25,8 @@ class Deadlines:
     kubernetes_whole_s: float
     haproxy_mark_down_s: float
     master_return_s: float
+    metallb_takeover_s: float
+    worker_eviction_s: float
 
 
 def deadlines(plan: Plan) -> Deadlines:
@@ -50,4 +52,8 @@ def deadlines(plan: Plan) -> Deadlines:
         haproxy_mark_down_s=plan.haproxy.fall * (2 + 4) + MARGIN_S,
         # The node boots, kubelet starts the API server's static pod, then rise checks.
         master_return_s=60 + plan.haproxy.rise * 2 + MARGIN_S * 2,
+        # memberlist marks a dead speaker within seconds; the announcement then moves.
+        metallb_takeover_s=10 + MARGIN_S,
+        # node-monitor grace (40 s), then the demo pods' 10 s tolerationSeconds, then a start.
+        worker_eviction_s=40 + 10 + 30 + MARGIN_S * 2,
     )

@@ -1,15 +1,17 @@
 """Chaos on the Kubernetes control plane: LB-08 (a master dies, HAProxy marks it down and
-the API keeps answering through the VIP; it comes back when the master does). MLB-05 skips
-with its reason until MetalLB runs in the lab."""
+the API keeps answering through the VIP; it comes back when the master does), and MLB-05
+with the worker-loss scenario (the worker announcing a LoadBalancer address dies: another
+announces it, the node turns NotReady, its pods are rescheduled)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
-from chaos.cluster import has_kubernetes, vip_holder
+from chaos.cluster import ADMIN_CONF, has_kubernetes, vip_holder
 from chaos.conftest import record
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
@@ -78,7 +80,86 @@ def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline):
         tl.probes["API /readyz through the VIP"] = probe.samples()
 
 
+def kubectl_json(lab, *args: str) -> dict | None:
+    """kubectl as the admin on the first master that answers (one may be down)."""
+    for m in lab.plan.masters:
+        res = lab.run(m.name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args, "-o", "json"], timeout=20)
+        if res.ok:
+            return json.loads(res.stdout)
+    return None
+
+
+def announcer(lab, service: str = "demo-lb") -> str | None:
+    """The node whose speaker answers ARP for the service's address (MetalLB's ServiceL2Status)."""
+    data = kubectl_json(lab, "-n", "metallb-system", "get", "servicel2statuses")
+    for item in (data or {}).get("items", []):
+        status = item.get("status", {})
+        if status.get("serviceName") == service and status.get("serviceNamespace") == "demo":
+            return status.get("node")
+    return None
+
+
+def node_ready(lab, name: str) -> bool | None:
+    node = kubectl_json(lab, "get", "node", name)
+    if node is None:
+        return None
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+def demo_pods_on(lab, node: str) -> int:
+    pods = kubectl_json(lab, "-n", "demo", "get", "pods", "-l", "app=demo")
+    return sum(1 for p in (pods or {}).get("items", []) if p["spec"].get("nodeName") == node and not p["metadata"].get("deletionTimestamp"))
+
+
+def demo_ready(lab) -> int:
+    dep = kubectl_json(lab, "-n", "demo", "get", "deployment", "demo")
+    return (dep or {}).get("status", {}).get("readyReplicas", 0) or 0
+
+
 @pytest.mark.promise("MLB-05")
-def test_metallb_address_moves_when_its_node_dies(lab):
-    needs(lab, "kubernetes", "no Kubernetes runs in this lab")
-    pytest.skip("MetalLB is not installed in this lab yet: no speaker announces an address to move")
+def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
+    """Also the worker-loss scenario: the node turns NotReady, its pods are rescheduled."""
+    needs(lab, "power", "node faults need power commands (power: in the inventory)")
+    if not has_kubernetes(lab):
+        pytest.skip("no Kubernetes cluster in this lab: no MetalLB speaker announces an address")
+    svc = kubectl_json(lab, "-n", "demo", "get", "service", "demo-lb")
+    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    if not ingress:
+        pytest.skip("the demo LoadBalancer service has no address: MetalLB does not run in this lab")
+    ip = ingress[0]["ip"]
+    victim = lab.wait_for("the node announcing the address", lambda: announcer(lab), 60, interval=1)
+    replicas = demo_ready(lab)
+    tl = timeline("mlb-05-announcing-worker-dies")
+    admin = lab.plan.by_role("admin")[0].name
+    duration = limits.metallb_takeover_s + limits.worker_eviction_s + 60
+    probe = Probe(lab, admin, "tcp_probe", [ip, "80", "0.2", str(duration)], REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
+    try:
+        probe.wait_for(lambda s: sum(x["result"] == "ok" for x in s) >= 5, 20, f"{ip}:80 answering before the fault")
+        fault = tl.event(f"poweroff {victim} (announces {ip})")
+        lab.poweroff(victim)
+        gone = tl.event(f"{victim} gone")
+        new = lab.wait_for("another node announcing the address", lambda: (n := announcer(lab)) not in (None, victim) and n,
+                           limits.metallb_takeover_s, interval=0.5)
+        moved = tl.event(f"{new} announces {ip}")
+        samples = probe.wait_for(lambda s: any(x["t"] > moved and x["result"] == "ok" for x in s), limits.metallb_takeover_s,
+                                 f"{ip} answering again")
+        answered = next(x["t"] for x in samples if x["t"] > moved and x["result"] == "ok")
+        tl.event(f"{ip} answers again", answered)
+        lab.wait_for(f"{victim} NotReady", lambda: node_ready(lab, victim) is False, limits.worker_eviction_s, interval=1)
+        not_ready = tl.event(f"{victim} NotReady")
+        lab.wait_for("the demo pods rescheduled off the dead worker",
+                     lambda: demo_pods_on(lab, victim) == 0 and demo_ready(lab) >= replicas, limits.worker_eviction_s, interval=1)
+        rescheduled = tl.event("demo pods rescheduled")
+        record("MLB-05 another node announces the address", moved - fault)
+        record("MLB-05 the address answers again", answered - fault)
+        record("worker loss: node NotReady", not_ready - fault)
+        record("worker loss: pods rescheduled", rescheduled - fault)
+        tl.figures.update(takeover_s=round(moved - fault, 3), answers_again_s=round(answered - fault, 3),
+                          not_ready_s=round(not_ready - fault, 3), rescheduled_s=round(rescheduled - fault, 3), new_announcer=new)
+        assert gone <= moved
+    finally:
+        if not lab.running(victim):
+            tl.event(f"start {victim}")
+            lab.start(victim)
+        probe.stop()
+        tl.probes[f"{ip}:80 from the admin host"] = probe.samples()

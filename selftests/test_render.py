@@ -316,3 +316,34 @@ def test_coredns_patch_merged_onto_a_deployment_is_valid():
     _validate_k8s(deployment)
     assert deployment["spec"]["replicas"] == PLAN.kubernetes.coredns_replicas
     assert "node-role.kubernetes.io/control-plane" in deployment["spec"]["template"]["spec"]["nodeSelector"]
+
+
+@pytest.mark.parametrize("name", ["flannel", "demo", "metallb-system"])
+def test_addon_manifests_are_valid_objects(name):
+    text = {
+        "flannel": lambda: addons.flannel(PLAN, "registry.underhood.invalid/flannel:v1"),
+        "demo": lambda: addons.demo(PLAN, "registry.underhood.invalid/busybox:1"),
+        "metallb-system": lambda: addons.metallb_system(PLAN, "r.invalid/c:1", "r.invalid/s:1"),
+    }[name]()
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert docs
+    for doc in docs:
+        _validate_k8s(doc)
+
+
+def test_flannel_is_pinned_to_the_lab_nic_and_the_pod_cidr():
+    docs = {d["kind"]: d for d in yaml.safe_load_all(addons.flannel(PLAN, "x.invalid/flannel:v1"))}
+    net = yaml.safe_load(docs["ConfigMap"]["data"]["net-conf.json"])
+    assert net == {"Network": str(PLAN.lab.pod_cidr), "Backend": {"Type": "vxlan"}}
+    command = docs["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert {f"--iface={h.lab_nic.ifname}" for h in (*PLAN.masters, *PLAN.workers)} <= set(command)
+
+
+def test_demo_nodeport_and_metallb_controller_placement():
+    demo = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(addons.demo(PLAN, "x.invalid/b:1"))}
+    assert demo[("Service", "demo-nodeport")]["spec"]["ports"][0]["nodePort"] == PLAN.kubernetes.nodeport
+    assert demo[("Service", "demo-lb")]["spec"]["type"] == "LoadBalancer"
+    mlb = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(addons.metallb_system(PLAN, "c", "s"))}
+    controller = mlb[("Deployment", "controller")]["spec"]
+    assert controller["replicas"] == PLAN.metallb.controller_replicas
+    assert controller["template"]["spec"]["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}

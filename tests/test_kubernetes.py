@@ -243,3 +243,61 @@ def test_anonymous_requests_get_health_and_nothing_else(plan, lab):
         assert status(path) == 200, f"SEC-06: {path} refused to an anonymous client"
     for path in ("/api/v1/namespaces", "/api/v1/secrets", "/apis"):
         assert status(path) in (401, 403), f"SEC-06: {path} answered an anonymous client"
+
+
+# -- MetalLB ------------------------------------------------------------------------------------
+def metallb_objects(k8s, plural: str, version: str = "v1beta1") -> list[dict]:
+    api = client.CustomObjectsApi(k8s)
+    try:
+        return api.list_namespaced_custom_object("metallb.io", version, "metallb-system", plural)["items"]
+    except client.ApiException as exc:
+        if exc.status == 404:
+            pytest.fail("MetalLB's CRDs are not installed")
+        raise
+
+
+@pytest.mark.promise("MLB-01")
+def test_metallb_controller_three_replicas_on_the_masters(plan, k8s, core):
+    dep = client.AppsV1Api(k8s).read_namespaced_deployment("controller", "metallb-system")
+    assert dep.spec.replicas == plan.metallb.controller_replicas
+    tolerated = {t.key for t in dep.spec.template.spec.tolerations or []}
+    assert CONTROL_PLANE_LABEL in tolerated, "MLB-01: the controller does not tolerate the control-plane taint"
+    pods = [p for p in core.list_namespaced_pod("metallb-system", label_selector="component=controller").items
+            if running_ready(p)]
+    assert len(pods) == plan.metallb.controller_replicas, f"MLB-01: {len(pods)} controller pods running"
+    assert {p.spec.node_name for p in pods} <= {m.name for m in plan.masters}
+    speakers = [p for p in core.list_namespaced_pod("metallb-system", label_selector="component=speaker").items
+                if running_ready(p)]
+    assert {p.spec.node_name for p in speakers} >= {w.name for w in plan.workers}, "MLB-01: a worker has no speaker"
+
+
+@pytest.mark.promise("MLB-02")
+def test_metallb_pool_default_layer2(plan, k8s):
+    pools = {p["metadata"]["name"]: p for p in metallb_objects(k8s, "ipaddresspools")}
+    assert plan.metallb.pool in pools, f"MLB-02: pools are {sorted(pools)}"
+    assert pools[plan.metallb.pool]["spec"]["addresses"] == [f"{plan.metallb.start}-{plan.metallb.end}"]
+    l2 = metallb_objects(k8s, "l2advertisements")
+    assert any(plan.metallb.pool in a["spec"].get("ipAddressPools", []) for a in l2), "MLB-02: no layer2 advertisement of the pool"
+
+
+def load_balancer_ip(lab, core) -> str:
+    def assigned():
+        ingress = core.read_namespaced_service("demo-lb", "demo").status.load_balancer.ingress
+        return ingress[0].ip if ingress else None
+
+    return lab.wait_for("an external IP for demo/demo-lb", assigned, 60, interval=1)
+
+
+@pytest.mark.promise("MLB-03")
+def test_load_balancer_service_gets_an_address_from_the_pool(plan, lab, core):
+    ip = ipaddress.ip_address(load_balancer_ip(lab, core))
+    assert ipaddress.ip_address(plan.metallb.start) <= ip <= ipaddress.ip_address(plan.metallb.end)
+
+
+@pytest.mark.promise("MLB-04")
+def test_load_balancer_address_answers_from_the_node_subnet(plan, lab, host, core):
+    ip = load_balancer_ip(lab, core)
+    # A host on the node subnet asks ARP for it; the admin host comes through the gateway.
+    for h in (plan.workers[0], plan.by_role("admin")[0]):
+        res = host(h.name).run(f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80")
+        assert "underhood demo" in res.stdout, f"MLB-04: {ip}:80 from {h.name}: {res.stdout or res.stderr}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import ProviderError
-from provision.kube import binaries, images
+from provision.kube import binaries, crds, images
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Artifacts:
     bins: dict[str, Path]  # component -> directory of its binaries
     image_dir: Path
     images: tuple[images.Image, ...]
+    metallb_crds: Path
 
     def image(self, name: str) -> images.Image:
         return next(i for i in self.images if i.name == name)
@@ -39,4 +40,4 @@ def prepare(kubeadm_config: str, base_root: Path, log: Callable[[str], None] = p
     bins = binaries.build_all(log)
     wanted = images.control_plane_images(kubeadm_images(bins["kubernetes"] / "kubeadm", kubeadm_config))
     wanted += images.addon_images()
-    return Artifacts(bins, images.ensure(wanted, base_root, log), tuple(wanted))
+    return Artifacts(bins, images.ensure(wanted, base_root, log), tuple(wanted), crds.metallb_crds(log))

@@ -102,10 +102,12 @@ FLANNEL = Component(
 CNI_FLANNEL = Component("cni-flannel", "github.com/containernetworking/plugins",
                         ("github.com/containernetworking/plugins/plugins/meta/flannel",))
 METALLB = Component("metallb", "go.universe.tf/metallb", ("go.universe.tf/metallb/controller", "go.universe.tf/metallb/speaker"))
+#: Not part of the lab: it writes MetalLB's CRDs from MetalLB's Go types (see crds.py).
+CONTROLLER_GEN = Component("controller-gen", "sigs.k8s.io/controller-tools", ("sigs.k8s.io/controller-tools/cmd/controller-gen",))
 #: Our own pause (modules/pause/main.go): kubernetes' is C, not a Go module.
 PAUSE = Component("pause", "", (".",), outputs={".": "pause"})
 
-COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE)
+COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN)
 
 
 def _go_env(cgo: bool = False) -> dict[str, str]:
@@ -126,6 +128,10 @@ def go_binary() -> str:
         raise ProviderError("the Kubernetes binaries are built with Go, which is not installed: install Go >= 1.26 "
                             "(https://go.dev/doc/install) and put `go` on PATH")
     return go
+
+
+def go_env() -> dict[str, str]:
+    return _go_env()
 
 
 def _go(argv: list[str], cwd: Path, timeout: float = 3600, cgo: bool = False) -> None:

@@ -16,6 +16,11 @@ def demo(plan: Plan, image: str) -> str:
     return render("addons", "demo.yaml.j2", plan=plan, image=image, replicas=max(len(plan.workers), 1))
 
 
+def metallb_system(plan: Plan, controller_image: str, speaker_image: str) -> str:
+    return render("addons", "metallb-system.yaml.j2", m=plan.metallb, version=plan.versions.metallb,
+                  controller_image=controller_image, speaker_image=speaker_image)
+
+
 def metallb(plan: Plan) -> str:
     return render("addons", "metallb.yaml.j2", m=plan.metallb)
 

@@ -13,14 +13,21 @@ from provision.roles import addons
 ADDONS_DIR = "/etc/kubernetes/addons"
 
 
-def apply_manifest(p, name: str, text: str) -> None:
+def apply_manifest(p, name: str, text: str, server_side: bool = False) -> None:
+    """kubectl apply, when the cluster differs from the manifest (server-side for CRDs, too
+    large for the last-applied annotation)."""
     first = p.plan.masters[0]
     path = f"{ADDONS_DIR}/{name}.yaml"
     if p.container(first).write(path, text):
         p.changed(f"{first.name}: wrote {path}")
-    res = must(kubectl(p, "apply", "-f", path, timeout=60), f"kubectl apply {name}")
-    if any(not line.endswith(" unchanged") for line in res.stdout.splitlines()):
-        p.changed(f"cluster: applied {name}")
+    side = ["--server-side"] if server_side else []
+    diff = kubectl(p, "diff", *side, "-f", path, timeout=60)
+    if diff.rc == 0:
+        return
+    if diff.rc != 1:  # 1: differences; anything else: diff itself failed
+        must(diff, f"kubectl diff {name}")
+    must(kubectl(p, "apply", *side, "-f", path, timeout=120), f"kubectl apply {name}")
+    p.changed(f"cluster: applied {name}")
 
 
 def nodes_ready(p) -> bool:
@@ -48,10 +55,23 @@ def rolled_out(p, namespace: str, deployment: str) -> bool:
     return kubectl(p, "-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=5s", timeout=20).ok
 
 
+def metallb(p, art: Artifacts) -> None:
+    """MetalLB's CRDs (ours, generated), its controller and speakers, then the plan's pool."""
+    apply_manifest(p, "metallb-crds", art.metallb_crds.read_text(), server_side=True)
+    p.wait_for("MetalLB's CRDs established", lambda: kubectl(
+        p, "wait", "--for=condition=Established", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io",
+        "--timeout=5s", timeout=20).ok, 60, interval=1)
+    apply_manifest(p, "metallb-system", addons.metallb_system(p.plan, art.image("metallb-controller").ref,
+                                                              art.image("metallb-speaker").ref))
+    p.wait_for("the MetalLB controller", lambda: rolled_out(p, "metallb-system", "controller"), 180, interval=1)
+    apply_manifest(p, "metallb-pool", addons.metallb(p.plan))
+
+
 def apply(p, art: Artifacts) -> None:
     apply_manifest(p, "flannel", addons.flannel(p.plan, art.image("flannel").ref))
     p.wait_for("every node Ready (pod network up)", lambda: nodes_ready(p), 180, interval=1)
     patch_coredns(p)
     apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
+    metallb(p, art)
     p.wait_for("CoreDNS on the masters", lambda: rolled_out(p, "kube-system", "coredns"), 180, interval=1)
     p.wait_for("the demo application", lambda: rolled_out(p, "demo", "demo"), 180, interval=1)
