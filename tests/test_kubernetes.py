@@ -87,7 +87,7 @@ def http_get(k8s, pod, address: str, port: int, path: str = "/cgi-bin/whoami") -
     """An HTTP GET from inside ``pod`` (busybox nc: Debian's busybox wget is not reliable)."""
     host = f"[{address}]" if ":" in address else address
     request = f"GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n"
-    return exec_in(k8s, pod, f"printf '{request}' | nc -w 3 {address} {port}")
+    return exec_in(k8s, pod, f"printf '{request}' | timeout 5 nc -w 3 {address} {port}")
 
 
 # -- control plane ---------------------------------------------------------------------------
@@ -199,7 +199,8 @@ def test_a_pod_reaches_the_outside_through_the_gateways_nat(plan, lab, k8s, prob
     target = lab.outside_target()
     if target is None:
         pytest.skip(f"the {lab.name} provider names no outside service (outside: in the inventory)")
-    answer = exec_in(k8s, probes[plan.workers[0].name], f"nc -w 3 {target.address} {target.port}").strip()
+    # busybox nc's -w does not bound the connect: timeout does.
+    answer = exec_in(k8s, probes[plan.workers[0].name], f"timeout 5 nc -w 3 {target.address} {target.port}").strip()
     assert answer, f"K8S-10: no answer from {target.address}:{target.port}"
     if target.expected_source:
         assert answer == target.expected_source, f"K8S-10: the outside saw the pod as {answer}, not the gateway's uplink"

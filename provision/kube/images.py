@@ -22,7 +22,8 @@ RECIPE = "1"
 IPTABLES = ("/usr/sbin/xtables-nft-multi",)
 IPTABLES_LINKS = tuple(f"/usr/sbin/{t}{s}" for t in ("iptables", "ip6tables") for s in ("", "-save", "-restore"))
 BUSYBOX_APPLETS = ("sh", "cp", "sleep", "echo", "cat", "ls", "httpd", "nc", "hostname", "ip", "ps", "wget", "mkdir", "rm", "test",
-                   "date", "dd", "sync", "df", "mount", "id", "env", "true", "false", "grep", "head", "tail", "wc", "md5sum")
+                   "date", "dd", "sync", "df", "mount", "id", "env", "true", "false", "grep", "head", "tail", "wc", "md5sum",
+                   "timeout", "nslookup")
 
 
 @dataclass(frozen=True)
