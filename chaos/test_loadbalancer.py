@@ -17,10 +17,10 @@ from tests.conftest import needs
 RUNS = int(os.environ.get("CHAOS_VIP_RUNS", "3"))
 
 
-def vip_probe(lab, limits, name: str) -> Probe:
+def vip_probe(lab, limits, name: str, duration: float | None = None) -> Probe:
     plan = lab.plan
     admin = plan.by_role("admin")[0].name
-    duration = limits.vip_failover_s + limits.node_rejoin_s + 30
+    duration = duration or limits.vip_failover_s + limits.node_rejoin_s + 30
     args = [str(plan.vip.address), str(plan.vip.port), "0.1", str(duration)]
     return Probe(lab, admin, "tcp_probe", args, REPORTS / "chaos" / "raw" / f"{name}.jsonl").start()
 

@@ -64,8 +64,10 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
     tl = timeline(f"random-seed{seed}")
     tl.figures["seed"] = seed
     admin = plan.by_role("admin")[0].name
-    budget = ROUNDS * (limits.vip_failover_s + limits.node_rejoin_s + limits.etcd_quorum_s)
-    vip: Probe = vip_probe(lab, limits, f"{tl.scenario}-vip")
+    # Every wait of a round at its longest: both probes must outlive the whole scenario.
+    budget = ROUNDS * (limits.vip_failover_s + limits.node_rejoin_s + limits.etcd_quorum_s + limits.gluster_heal_s
+                       + limits.kubernetes_whole_s)
+    vip: Probe = vip_probe(lab, limits, f"{tl.scenario}-vip", budget + 60)
     etcd: Probe = client(lab, f"{tl.scenario}-etcd", budget + 60)
     victims: list[str] = []
     try:

@@ -99,7 +99,9 @@ def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[st
             problems.append(f"NET-04: {h.name} leased {addr}, outside {net.dhcp.start}-{net.dhcp.end}")
         lease = net.dhcp.lease
         seconds = int(lease[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[lease[-1]] if lease[-1].isalpha() else int(lease)
-        if not seconds - 600 < expiry - now <= seconds:
+        # A client renews at half the lease (T1): between renewals the time left runs from
+        # the whole lease down to half of it, never more, and less only if it failed to renew.
+        if not seconds / 2 - 60 < expiry - now <= seconds:
             problems.append(f"NET-04: {h.name}'s lease should run {lease}, expires in {expiry - now:.0f} s")
     return problems
 

@@ -60,7 +60,8 @@ def test_dnsmasq_leases():
     worker = PLAN.workers[0].name
     missing = "\n".join(ln for ln in good.splitlines() if f" {worker} " not in ln)
     assert checks.dnsmasq_leases(missing, PLAN, now=RECORDED_AT) == [f"NET-04: no DHCP lease for {worker} on the gateway"]
-    later = checks.dnsmasq_leases(good, PLAN, now=RECORDED_AT + 3 * 3600)
+    assert checks.dnsmasq_leases(good, PLAN, now=RECORDED_AT + 5 * 3600) == []  # before renewal: fine
+    later = checks.dnsmasq_leases(good, PLAN, now=RECORDED_AT + 7 * 3600)  # past T1, not renewed
     assert later and all("lease should run 12h" in p for p in later)
 
 
