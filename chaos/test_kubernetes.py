@@ -89,13 +89,24 @@ def kubectl_json(lab, *args: str) -> dict | None:
     return None
 
 
-def announcer(lab, service: str = "demo-lb") -> str | None:
-    """The node whose speaker answers ARP for the service's address (MetalLB's ServiceL2Status)."""
-    data = kubectl_json(lab, "-n", "metallb-system", "get", "servicel2statuses")
-    for item in (data or {}).get("items", []):
-        status = item.get("status", {})
-        if status.get("serviceName") == service and status.get("serviceNamespace") == "demo":
-            return status.get("node")
+def node_macs(lab) -> dict[str, str]:
+    """The lab NIC's MAC address of every Kubernetes node."""
+    out = {}
+    for h in (*lab.plan.masters, *lab.plan.workers):
+        res = lab.run(h.name, ["cat", f"/sys/class/net/{h.lab_nic.ifname}/address"], timeout=10)
+        if res.ok:
+            out[res.stdout.strip()] = h.name
+    return out
+
+
+def announcer(lab, ip: str, macs: dict[str, str]) -> str | None:
+    """The node that answers ARP for ``ip``, as the gateway on the node subnet sees it: the
+    data plane's word (MetalLB's own ServiceL2Status can lag behind a dead node)."""
+    res = lab.run(lab.plan.gateway.name, ["ip", "-4", "neigh", "show", ip], timeout=10)
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if "lladdr" in parts and parts[-1] not in ("FAILED", "INCOMPLETE"):
+            return macs.get(parts[parts.index("lladdr") + 1])
     return None
 
 
@@ -127,10 +138,13 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
     if not ingress:
         pytest.skip("the demo LoadBalancer service has no address: MetalLB does not run in this lab")
     ip = ingress[0]["ip"]
-    victim = lab.wait_for("the node announcing the address", lambda: announcer(lab), 60, interval=1)
+    macs = node_macs(lab)
+    admin = lab.plan.by_role("admin")[0].name
+    # The admin host's traffic crosses the gateway, which then holds the announcer's MAC.
+    lab.run(admin, ["sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 3 {ip} 80"], timeout=15)
+    victim = lab.wait_for("the node announcing the address", lambda: announcer(lab, ip, macs), 60, interval=1)
     replicas = demo_ready(lab)
     tl = timeline("mlb-05-announcing-worker-dies")
-    admin = lab.plan.by_role("admin")[0].name
     duration = limits.metallb_takeover_s + limits.worker_eviction_s + 60
     probe = Probe(lab, admin, "tcp_probe", [ip, "80", "0.2", str(duration)], REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
     try:
@@ -138,7 +152,7 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
         fault = tl.event(f"poweroff {victim} (announces {ip})")
         lab.poweroff(victim)
         gone = tl.event(f"{victim} gone")
-        new = lab.wait_for("another node announcing the address", lambda: (n := announcer(lab)) not in (None, victim) and n,
+        new = lab.wait_for("another node announcing the address", lambda: (n := announcer(lab, ip, macs)) not in (None, victim) and n,
                            limits.metallb_takeover_s, interval=0.5)
         moved = tl.event(f"{new} announces {ip}")
         samples = probe.wait_for(lambda s: any(x["t"] > moved and x["result"] == "ok" for x in s), limits.metallb_takeover_s,
