@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import urllib3
 import yaml
 
 from provision.tunnel import Tunnel
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
+REQUEST_TIMEOUT_S = 15
 
 
 class NoCluster(Exception):
@@ -53,6 +55,9 @@ def connect(lab) -> Iterator[object]:
         # The certificate is checked against the VIP, as a client inside the lab would.
         cluster["tls-server-name"] = vip
         client = config.new_client_from_config_dict(kubeconfig)
+        # Bounded: an API server whose etcd member is gone accepts a request and holds it
+        # for a minute; no test may wait on one that long.
+        client.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=5, read=REQUEST_TIMEOUT_S)
         client.tunnel_port = t.port
         try:
             yield client
