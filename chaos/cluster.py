@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from provision.kubeclient import ADMIN_CONF
 from provision.providers.local.steps.etcd import etcdctl
 from provision.providers.local.steps.loadbalancer import vip_holder
 from provision.roles.master import etcd_endpoints
 
 __all__ = ["etcd_healthy", "etcd_leader", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 
 
 def lb_pair_clean(lab) -> bool:
@@ -54,21 +54,26 @@ def has_kubernetes(lab) -> bool:
     return lab.run(lab.plan.masters[0].name, ["test", "-f", ADMIN_CONF], timeout=15).ok
 
 
-def kubernetes_whole(lab) -> bool:
-    """Every node Ready, every pod of kube-system and the demo application running and ready,
-    asked of any master that answers (the first may be the one that is down)."""
+def kubectl_json(lab, *args: str) -> dict | None:
+    """kubectl as the admin on the first master that answers (one may be down)."""
     for m in lab.plan.masters:
-        nodes = lab.run(m.name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", "get", "nodes", "-o", "json"], timeout=20)
-        pods = lab.run(m.name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", "get", "pods", "-A", "-o", "json"], timeout=20)
-        if nodes.ok and pods.ok:
-            break
-    else:
+        res = lab.run(m.name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args, "-o", "json"], timeout=20)
+        if res.ok:
+            return json.loads(res.stdout)
+    return None
+
+
+def kubernetes_whole(lab) -> bool:
+    """Every node Ready, every pod of kube-system, flannel, MetalLB and the demo application
+    running and ready."""
+    nodes, pods = kubectl_json(lab, "get", "nodes"), kubectl_json(lab, "get", "pods", "-A")
+    if nodes is None or pods is None:
         return False
-    for n in json.loads(nodes.stdout)["items"]:
+    for n in nodes["items"]:
         if not any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", [])):
             return False
-    for p in json.loads(pods.stdout)["items"]:
-        if p["metadata"]["namespace"] not in ("kube-system", "kube-flannel", "demo"):
+    for p in pods["items"]:
+        if p["metadata"]["namespace"] not in ("kube-system", "kube-flannel", "metallb-system", "demo"):
             continue
         statuses = p["status"].get("containerStatuses", [])
         if p["status"].get("phase") != "Running" or not statuses or not all(c["ready"] for c in statuses):

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 import pytest
 
-from chaos.cluster import ADMIN_CONF, has_kubernetes, vip_holder
+from chaos.cluster import has_kubernetes, kubectl_json, vip_holder
 from chaos.conftest import record
 from chaos.probe import Probe
 from chaos.timeline import REPORTS
@@ -78,15 +77,6 @@ def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline):
             lab.start(victim)
         probe.stop()
         tl.probes["API /readyz through the VIP"] = probe.samples()
-
-
-def kubectl_json(lab, *args: str) -> dict | None:
-    """kubectl as the admin on the first master that answers (one may be down)."""
-    for m in lab.plan.masters:
-        res = lab.run(m.name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args, "-o", "json"], timeout=20)
-        if res.ok:
-            return json.loads(res.stdout)
-    return None
 
 
 def node_macs(lab) -> dict[str, str]:

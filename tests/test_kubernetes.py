@@ -175,7 +175,8 @@ def test_coredns_three_replicas_on_the_masters_and_names_resolve(plan, k8s, core
     assert {p.spec.node_name for p in pods} <= {m.name for m in plan.masters}
     worker_probe = probes[plan.workers[0].name]
     answer = exec_in(k8s, worker_probe, "nslookup kubernetes.default.svc.cluster.local")
-    assert "10.96.0.1" in answer, f"K8S-07: kubernetes.default did not resolve: {answer}"
+    api_service = str(next(ipaddress.ip_network(plan.lab.service_cidr).hosts()))  # kubernetes.default's ClusterIP
+    assert api_service in answer, f"K8S-07: kubernetes.default did not resolve to {api_service}: {answer}"
 
 
 # -- services ---------------------------------------------------------------------------------

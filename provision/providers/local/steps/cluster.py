@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from provision.kubeclient import ADMIN_CONF
 from provision.providers.local.steps import must
 from provision.roles.kubernetes import join_config
 from provision.roles.master import KUBEADM_CONFIG
 from provision.secrets import Secrets
 from provision.topology import Host
 
-ADMIN_CONF = "/etc/kubernetes/admin.conf"
 INIT_ARGS = "/etc/kubernetes/kubeadm-init.args"
 
 #: kubeadm preflight checks that cannot pass on a node that is a container, by name.
