@@ -4,6 +4,8 @@ through a tunnel (provision.tunnel), with the VIP as the TLS server name."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +40,33 @@ def tunnel_to(lab, address: str, port: int) -> Iterator[Tunnel]:
     via = entry_host(lab)
     with Tunnel(lambda: lab.connect_argv(via, address, port)) as t:
         yield t
+
+
+def anonymous_status(port: int, server_name: str, path: str, timeout: float = 10) -> int:
+    """The HTTP status of an anonymous GET over a fresh TLS connection to 127.0.0.1:port
+    (no credentials, no CA). Fresh, so HAProxy's roundrobin picks the next API server."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
+        return int(tls.recv(4096).split(b" ", 2)[1])
+
+
+def unready_answers(port: int, server_name: str, servers: int) -> list[str]:
+    """Ask /readyz through the VIP on three fresh connections per API server behind it (HAProxy
+    deals them out in turn) and return what was not 200. With stacked etcd an API server
+    whose member hangs accepts requests and holds them: this finds it in seconds."""
+    bad = []
+    for _ in range(3 * servers):
+        try:
+            status = anonymous_status(port, server_name, "/readyz", timeout=5)
+        except (OSError, ValueError, IndexError) as exc:
+            bad.append(f"{type(exc).__name__}: {exc}")
+            continue
+        if status != 200:
+            bad.append(f"HTTP {status}")
+    return bad
 
 
 @contextmanager

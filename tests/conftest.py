@@ -53,6 +53,19 @@ def k8s(lab):
     needs(lab, "kubernetes", "it builds no Kubernetes cluster")
     try:
         with kubeclient.connect(lab) as client:
+            vip, masters = str(lab.plan.vip.address), len(lab.plan.masters)
+            answers: list[str] = []
+
+            def every_api_server_ready() -> bool:
+                answers[:] = kubeclient.unready_answers(client.tunnel_port, vip, masters)
+                return not answers
+
+            try:
+                lab.wait_for("every API server behind the VIP ready", every_api_server_ready, 30, interval=5)
+            except UnderhoodError:
+                # One API server in three holding requests makes every test wait on it; say
+                # so once, as the reason each Kubernetes test fails.
+                pytest.fail(f"the API behind the VIP is not whole: /readyz answered {answers}")
             yield client
     except kubeclient.NoCluster as exc:
         pytest.skip(str(exc))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import secrets
 import socket
 import ssl
 import tempfile
@@ -16,7 +17,7 @@ from kubernetes import client
 from kubernetes.stream import stream
 
 from provision.kube.images import REPOSITORY
-from provision.kubeclient import tunnel_to
+from provision.kubeclient import anonymous_status, tunnel_to
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -43,7 +44,8 @@ def nodes(core):
 @pytest.fixture(scope="module")
 def probes(k8s, core, lab):
     """A client pod on every node (busybox, tolerating every taint): node name -> pod."""
-    ns = f"underhood-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    # A name of this run's own: the namespace of the run before may still be terminating.
+    ns = f"underhood-tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{secrets.token_hex(3)}"
     apps = client.AppsV1Api(k8s)
     image = f"{lab.plan.kubernetes.image_repository or REPOSITORY}/busybox:debian12"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
@@ -216,7 +218,7 @@ def test_api_server_reaches_every_kubelet_logs_and_exec(plan, k8s, core, probes)
 
 
 @pytest.mark.promise("K8S-08")
-def test_dashboard(k8s):
+def test_dashboard():
     pytest.skip("the dashboard is not built for this lab yet (no Go build of kubernetes/dashboard)")
 
 
@@ -232,14 +234,10 @@ def test_no_service_account_is_cluster_admin(k8s):
 @pytest.mark.promise("SEC-06")
 def test_anonymous_requests_get_health_and_nothing_else(plan, lab):
     vip = str(plan.vip.address)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # anonymous: no credentials, no CA either
 
     def status(path: str) -> int:
-        with tunnel_to(lab, vip, plan.vip.port) as t, socket.create_connection(("127.0.0.1", t.port), timeout=10) as raw, \
-                ctx.wrap_socket(raw, server_hostname=vip) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {vip}\r\nConnection: close\r\n\r\n".encode())
-            return int(tls.recv(4096).split(b" ", 2)[1])
+        with tunnel_to(lab, vip, plan.vip.port) as t:
+            return anonymous_status(t.port, vip, path)
 
     for path in ("/livez", "/readyz", "/healthz"):
         assert status(path) == 200, f"SEC-06: {path} refused to an anonymous client"
