@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import datetime
 
 from provision.kubeclient import ADMIN_CONF
 from provision.providers.local.steps.etcd import etcdctl
@@ -63,9 +65,12 @@ def kubectl_json(lab, *args: str) -> dict | None:
     return None
 
 
-def kubernetes_whole(lab) -> bool:
+def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
     """Every node Ready, every pod of kube-system, flannel, MetalLB and the demo application
-    running and ready."""
+    running and ready. ``restarted``: node -> when it went down (epoch s); the containers of
+    its pods must have started since, so a status the node posted before it died is not
+    taken for the truth."""
+    restarted = restarted or {}
     nodes, pods = kubectl_json(lab, "get", "nodes"), kubectl_json(lab, "get", "pods", "-A")
     if nodes is None or pods is None:
         return False
@@ -78,4 +83,13 @@ def kubernetes_whole(lab) -> bool:
         statuses = p["status"].get("containerStatuses", [])
         if p["status"].get("phase") != "Running" or not statuses or not all(c["ready"] for c in statuses):
             return False
+        down = restarted.get(p["spec"].get("nodeName", ""))
+        if down is not None and not all(_started_after(c, down) for c in statuses):
+            return False
     return True
+
+
+def _started_after(status: dict, when: float) -> bool:
+    started = status.get("state", {}).get("running", {}).get("startedAt")
+    # second resolution in the API: a container started in the same second counts as after
+    return started is not None and datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() >= int(when)
