@@ -35,7 +35,7 @@ def _provider(args: argparse.Namespace):
     from provision import providers
 
     plan = topology.load(args.plan)
-    return providers.get(args.provider, plan, inventory=getattr(args, "inventory", None),
+    return providers.get(args.provider, plan, inventory=getattr(args, "inventory", None), plan_file=args.plan,
                          allow_chaos=getattr(args, "allow_chaos", False))
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from provision import topology
-from provision.providers import vboxmanage
+from provision.providers.vagrant import vboxmanage, virsh
 from provision.vagrant_data import data
 from selftests.conftest import _RAW
 
@@ -41,6 +41,20 @@ def test_virtualbox_faults_as_argument_lists():
     assert vboxmanage.link_state(PLAN, lb, up=False) == [["VBoxManage", "controlvm", f"uh-{lb.name}", "setlinkstate2", "off"]]
     assert [c[3] for c in vboxmanage.link_state(PLAN, gw, up=True)] == ["setlinkstate2", "setlinkstate3", "setlinkstate4",
                                                                        "setlinkstate5"]
+
+
+def test_libvirt_faults_as_argument_lists():
+    lb = PLAN.loadbalancers[0]
+    virsh_ = ["virsh", "-c", "qemu:///system"]
+    assert virsh.poweroff(PLAN, lb) == [*virsh_, "destroy", f"uh-{lb.name}"]
+    assert virsh.start(PLAN, lb) == [*virsh_, "start", f"uh-{lb.name}"]
+    domiflist = (" Interface   Type      Source    Model    MAC\n"
+                 "---------------------------------------------------------------\n"
+                 " vnet0       network   uh-mgmt   virtio   52:54:00:00:00:01\n"
+                 " vnet1       network   uh-dmz    virtio   52:54:00:00:00:02\n")
+    macs = virsh.interface_macs(domiflist, {"uh-dmz": "dmz"})
+    assert macs == {"dmz": "52:54:00:00:00:02"}  # Vagrant's management NIC is never cut
+    assert virsh.link_state(PLAN, lb, macs, up=False) == [[*virsh_, "domif-setlink", f"uh-{lb.name}", "52:54:00:00:00:02", "down"]]
 
 
 def validate(plan_file: Path | None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ def lab(plan: Plan, pytestconfig: pytest.Config):
     """The provider of the running lab; skips the test when no lab is up."""
     try:
         provider = providers.get(pytestconfig.getoption("--provider"), plan, inventory=pytestconfig.getoption("--inventory"),
-                                 allow_chaos=pytestconfig.getoption("--allow-chaos"))
+                                 allow_chaos=pytestconfig.getoption("--allow-chaos"), plan_file=pytestconfig.getoption("--plan"))
         if provider.name == "existing":
             provider.check_reachable()
     except UnderhoodError as exc:

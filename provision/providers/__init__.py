@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from provision.errors import ProviderError
 from provision.providers.base import Provider
@@ -22,7 +23,9 @@ def choose(name: str | None) -> str:
     return name
 
 
-def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_chaos: bool = False) -> Provider:
+def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_chaos: bool = False,
+        plan_file: str | None = None) -> Provider:
+    """``plan_file``: where ``plan`` was read from, for tools that read it themselves (the Vagrantfile)."""
     name = choose(name)
     if name == "existing":
         from provision.providers import inventory as inv
@@ -33,10 +36,9 @@ def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_cha
             raise ProviderError("the existing provider needs an inventory: --inventory FILE (or LAB_INVENTORY)")
         return ExistingProvider(plan, inv.load(path, plan), allow_chaos)
     if name == "vagrant":
-        raise ProviderError(
-            "the vagrant provider is not part of underhood yet (the Vagrantfile defines the VMs, the roles over ssh are still "
-            "missing); use --provider local (systemd-nspawn, needs root on Linux)"
-        )
+        from provision.providers.vagrant import VagrantProvider
+
+        return VagrantProvider(plan, Path(plan_file) if plan_file else None)
     from provision.providers.local import LocalProvider
 
     return LocalProvider(plan)

@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.errors import ProviderError
 from provision.topology import Plan
 from provision.waiting import until
 
@@ -51,6 +52,22 @@ class Provider(abc.ABC):
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        #: What this run changed on the lab (empty on an `up` of a lab that is already right).
+        self.changes: list[str] = []
+
+    def changed(self, what: str) -> None:
+        self.changes.append(what)
+
+    def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
+        """Start (and enable) units that are not active yet; a no-op when they are."""
+        for unit in units:
+            if self.run(host, ["systemctl", "is-active", "--quiet", unit], timeout=20).ok:
+                continue
+            argv = ["systemctl", "enable", "--now", unit] if enable else ["systemctl", "start", unit]
+            res = self.run(host, argv, timeout=120)
+            if not res.ok:
+                raise ProviderError(f"{host}: start {unit} failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}")
+            self.changed(f"{host}: started {unit}")
 
     @abc.abstractmethod
     def up(self) -> None: ...

@@ -5,18 +5,15 @@ that does not depend on the faulted host."""
 from __future__ import annotations
 
 import functools
-import shlex
 import subprocess
 from pathlib import Path
 
 from provision.errors import ProviderError
 from provision.providers.base import HostState, OutsideTarget, Provider, Result
 from provision.providers.inventory import Inventory, safe_unit
+from provision.providers.ssh import Ssh
 from provision.topology import Plan
 
-SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
-            # one connection per host, reused by the many short commands of a test run
-            "-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
 #: An isolated host heals itself after this long, even if nobody can reach it any more.
 AUTO_HEAL_S = 30
 
@@ -27,6 +24,7 @@ class ExistingProvider(Provider):
     def __init__(self, plan: Plan, inventory: Inventory, allow_chaos: bool = False) -> None:
         super().__init__(plan)
         self.inventory = inventory
+        self.ssh = Ssh(inventory.ssh_config)
         # Tests that need the cluster skip by themselves when the lab has none (no admin.conf).
         caps: set[str] = {"kubernetes"}
         if allow_chaos:
@@ -34,9 +32,6 @@ class ExistingProvider(Provider):
             if all(h.name in inventory.power for h in plan.hosts):
                 caps.add("power")
         self.capabilities = frozenset(caps)
-
-    def _ssh(self, host: str, command: str) -> list[str]:
-        return ["ssh", "-F", str(self.inventory.ssh_config), *SSH_OPTS, host, "--", command]
 
     def check_reachable(self) -> None:
         """One line per host that does not answer, before any test runs."""
@@ -56,26 +51,20 @@ class ExistingProvider(Provider):
         raise ProviderError("the existing provider only connects to a lab you built; it removes nothing")
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
-        try:
-            res = subprocess.run(self._ssh(host, shlex.join(argv)), capture_output=True, text=True, timeout=timeout, input=input)
-        except subprocess.TimeoutExpired:
-            return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
-        return Result(res.returncode, res.stdout, res.stderr)
+        return self.ssh.run(host, argv, timeout=timeout, input=input)
 
     def connect_argv(self, host: str, address: str, port: int) -> list[str]:
-        return ["ssh", "-F", str(self.inventory.ssh_config), *SSH_OPTS, "-W", f"{address}:{port}", host]
+        return self.ssh.connect_argv(host, address, port)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
-        with open(output, "wb") as out:
-            return subprocess.Popen(self._ssh(host, shlex.join(argv)), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+        return self.ssh.spawn(host, argv, output)
 
     @functools.cache  # noqa: B019 (one provider per run)
     def hosts_are_containers(self) -> bool:
         return super().hosts_are_containers()
 
     def shell_argv(self, host: str, command: list[str]) -> list[str]:
-        return ["ssh", "-t", "-F", str(self.inventory.ssh_config), host, "--", shlex.join(command)]
+        return self.ssh.shell_argv(host, command)
 
     def running(self, host: str) -> bool:
         return self.run(host, ["true"], timeout=15).ok

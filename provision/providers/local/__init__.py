@@ -46,22 +46,6 @@ class LocalProvider(Provider):
         self.prefix = plan.lab.prefix
         self.state = STATE_ROOT / plan.lab.name
         self.outside = Outside(f"{self.prefix}-outside", self.state / "outside")
-        #: What this run changed on the lab (empty on an `up` of a lab that is already right).
-        self.changes: list[str] = []
-
-    def changed(self, what: str) -> None:
-        self.changes.append(what)
-
-    def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
-        """Start (and enable) units that are not active yet; a no-op when they are."""
-        from provision.providers.local.steps import must
-
-        for unit in units:
-            if self.run(host, ["systemctl", "is-active", "--quiet", unit], timeout=20).ok:
-                continue
-            argv = ["systemctl", "enable", "--now", unit] if enable else ["systemctl", "start", unit]
-            must(self.run(host, argv, timeout=120), f"{host}: start {unit}")
-            self.changed(f"{host}: started {unit}")
 
     # -- naming -----------------------------------------------------------------------------
     def bridge(self, network: str) -> str:

@@ -8,6 +8,7 @@ from provision.topology import WAN
 
 
 def apply(p) -> None:
+    """The local provider's gateway: its uplink into our outside namespace, then the rest."""
     plan = p.plan
     gw = p.container(plan.gateway)
     wan = next(ln for ln, nic in zip(gw.links, plan.gateway.nics, strict=True) if nic.network == WAN)
@@ -15,12 +16,18 @@ def apply(p) -> None:
         p.changed(f"outside: attached {wan.host_side}")
     if p.outside.start_services():
         p.changed("outside: started the stub resolver and service")
-    must(gw.run(["sysctl", "-q", "-p", "/etc/sysctl.d/10-gateway.conf"]), f"{plan.gateway.name}: sysctl")
-    wan_ifname = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
-    if f"-o {wan_ifname} -j MASQUERADE" not in gw.run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout:
-        must(gw.run(["sh", "-c", "iptables-restore < /etc/iptables/rules.v4"]), f"{plan.gateway.name}: iptables-restore")
-        p.changed(f"{plan.gateway.name}: loaded iptables rules")
-    p.ensure_active(plan.gateway.name, "dnsmasq")
+    configure(p)
+
+
+def configure(p) -> None:
+    """Forwarding, the NAT rules and dnsmasq, on any provider: the role wrote their files."""
+    name = p.plan.gateway.name
+    must(p.run(name, ["sysctl", "-q", "-p", "/etc/sysctl.d/10-gateway.conf"]), f"{name}: sysctl")
+    wan_ifname = next(n.ifname for n in p.plan.gateway.nics if n.network == WAN)
+    if f"-o {wan_ifname} -j MASQUERADE" not in p.run(name, ["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout:
+        must(p.run(name, ["sh", "-c", "iptables-restore < /etc/iptables/rules.v4"]), f"{name}: iptables-restore")
+        p.changed(f"{name}: loaded iptables rules")
+    p.ensure_active(name, "dnsmasq")
 
 
 def wait_for_leases(p) -> None:

@@ -1,0 +1,48 @@
+"""Commands on lab hosts over ssh, each host reached as an ssh config names it (the format
+of `vagrant ssh-config`): what the existing and vagrant providers share."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from provision.providers.base import Result
+
+SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
+if os.name != "nt":  # Windows' OpenSSH has no connection sharing
+    # one connection per host, reused by the many short commands of a test run
+    SSH_OPTS += ["-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
+
+class Ssh:
+    def __init__(self, config: Path, sudo: bool = False) -> None:
+        self.config = config
+        #: Vagrant's boxes log in as an unprivileged user with passwordless sudo.
+        self.sudo = sudo
+
+    def _base(self) -> list[str]:
+        return ["ssh", "-F", str(self.config), *SSH_OPTS]
+
+    def command(self, host: str, argv: list[str]) -> list[str]:
+        line = shlex.join(argv)
+        return [*self._base(), host, "--", f"sudo -n -- {line}" if self.sudo else line]
+
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        try:
+            res = subprocess.run(self.command(host, argv), capture_output=True, text=True, timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
+        return Result(res.returncode, res.stdout, res.stderr)
+
+    def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
+        with open(output, "wb") as out:
+            return subprocess.Popen(self.command(host, argv), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def connect_argv(self, host: str, address: str, port: int) -> list[str]:
+        return [*self._base(), "-W", f"{address}:{port}", host]
+
+    def shell_argv(self, host: str, command: list[str]) -> list[str]:
+        line = shlex.join(command)
+        return ["ssh", "-t", "-F", str(self.config), host, "--", f"sudo -- {line}" if self.sudo else line]

@@ -1,0 +1,153 @@
+"""The vagrant provider without VMs: Vagrant itself replaced by a stand-in on PATH that
+records what it is asked, the hosts by an in-memory stand-in of `run`."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision import providers, topology
+from provision.errors import ProviderError
+from provision.providers.base import Result
+from provision.providers.vagrant import VagrantProvider
+from provision.providers.vagrant.converge import network_files
+from provision.providers.vagrant.machines import Machines
+
+PLAN = topology.load()
+
+STATUS = """1700000000,gate-node01,metadata,provider,virtualbox
+1700000000,gate-node01,provider-name,virtualbox
+1700000000,gate-node01,state,running
+1700000000,hapx-node01,provider-name,virtualbox
+1700000000,hapx-node01,state,poweroff
+"""
+
+
+@pytest.fixture
+def fake_vagrant(tmp_path, monkeypatch):
+    """A `vagrant` that logs its arguments; `up` sleeps $FAKE_UP_SLEEP s and exits $FAKE_UP_RC."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    script = bin_dir / "vagrant"
+    script.write_text(f"""#!{sys.executable}
+import os, sys, time
+with open({str(log)!r}, "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\\n")
+if sys.argv[1] == "up":
+    print("Bringing machine 'gate-node01' up with 'virtualbox' provider...")
+    sys.stdout.flush()
+    time.sleep(float(os.environ.get("FAKE_UP_SLEEP", "0")))
+    sys.exit(int(os.environ.get("FAKE_UP_RC", "0")))
+if sys.argv[1] == "status":
+    print({STATUS!r}, end="")
+if sys.argv[1] == "ssh-config":
+    print(f"Host {{sys.argv[2]}}\\n  HostName 127.0.0.1\\n  User vagrant\\n  Port 2222\\n")
+""")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def test_up_creates_the_vms_without_vagrants_provisioners(fake_vagrant, tmp_path):
+    Machines("virtualbox", root=tmp_path).up(["gate-node01", "hapx-node01"])
+    assert fake_vagrant.read_text().splitlines() == ["up --no-provision --provider virtualbox gate-node01 hapx-node01"]
+
+
+def test_up_is_bounded_in_time(fake_vagrant, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_UP_SLEEP", "30")
+    with pytest.raises(ProviderError, match=r"did not finish in 1 s.*tox -e destroy"):
+        Machines("virtualbox", root=tmp_path).up(["gate-node01"], timeout=1)
+
+
+def test_a_failed_up_shows_vagrants_words_and_the_way_out(fake_vagrant, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_UP_RC", "1")
+    with pytest.raises(ProviderError, match=r"(?s)exit 1.*Bringing machine 'gate-node01'.*run `up` again"):
+        Machines("virtualbox", root=tmp_path).up(["gate-node01"])
+
+
+def test_states_and_ssh_config_come_from_vagrant(fake_vagrant, tmp_path):
+    m = Machines("virtualbox", root=tmp_path)
+    assert m.states() == {"gate-node01": "running", "hapx-node01": "poweroff"}
+    assert "Port 2222" in m.ssh_config("gate-node01")
+
+
+def test_auto_and_named_choose_the_vagrant_provider(fake_vagrant, monkeypatch):
+    monkeypatch.delenv("VAGRANT_DEFAULT_PROVIDER", raising=False)
+    assert isinstance(providers.get("vagrant", PLAN), VagrantProvider)
+    monkeypatch.setenv("VAGRANT_DEFAULT_PROVIDER", "docker")
+    with pytest.raises(ProviderError, match="VAGRANT_DEFAULT_PROVIDER=docker"):
+        providers.get("vagrant", PLAN)
+
+
+class FakeHosts:
+    """Files of hosts in memory, as `run` sees them through ssh and sudo."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, str]] = {}
+        self.calls: list[list[str]] = []
+
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        self.calls.append(argv)
+        if argv[0] == "sh":  # cat + stat
+            path = argv[-1]
+            if path not in self.files:
+                return Result(1, "", "cat: no such file")
+            content, mode = self.files[path]
+            return Result(0, content, mode + "\n")
+        if argv[0] == "install":
+            self.files[argv[-1]] = (input or "", argv[3].lstrip("0"))
+            return Result(0, "", "")
+        raise AssertionError(argv)
+
+
+def test_write_changes_a_file_only_when_its_bytes_or_mode_differ(monkeypatch):
+    p = VagrantProvider(PLAN)
+    hosts = FakeHosts()
+    monkeypatch.setattr(p, "run", hosts.run)
+    assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n") is True
+    assert hosts.files["/etc/dnsmasq.conf"] == ("a\n", "644")
+    assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n") is False
+    assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n", "0600") is True
+    assert p.write("gate-node01", "/etc/dnsmasq.conf", "b\n", "0600") is True
+    assert [c[0] for c in hosts.calls].count("install") == 3
+
+
+def test_faults_are_the_hypervisors(monkeypatch):
+    calls: list[list[str]] = []
+
+    def fake_run(argv, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.delenv("VAGRANT_DEFAULT_PROVIDER", raising=False)
+    p = VagrantProvider(PLAN)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    lb = PLAN.loadbalancers[0].name
+    p.poweroff(lb)
+    p.isolate(lb)
+    p.heal(lb)
+    assert calls == [["VBoxManage", "controlvm", f"uh-{lb}", "poweroff"],
+                     ["VBoxManage", "controlvm", f"uh-{lb}", "setlinkstate2", "off"],
+                     ["VBoxManage", "controlvm", f"uh-{lb}", "setlinkstate2", "on"]]
+
+
+def test_the_gateways_uplink_is_left_to_vagrant():
+    gw = PLAN.gateway
+    paths = [f.path for f in network_files(VagrantProvider(PLAN), gw)]
+    wan = next(n.ifname for n in gw.nics if n.network == "wan")
+    assert f"/etc/systemd/network/10-{wan}.network" not in paths
+    assert len([p for p in paths if p.startswith("/etc/systemd/network/")]) == len(gw.nics) - 1
+
+
+def test_the_ssh_config_is_every_hosts(fake_vagrant, tmp_path):
+    p = VagrantProvider(PLAN)
+    p.state = tmp_path / "state"
+    p.write_ssh_config(Machines("virtualbox", root=tmp_path))
+    text = Path(p.state / "ssh-config").read_text()
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("Host ")] == [h.name for h in PLAN.hosts]
