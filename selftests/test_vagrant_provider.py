@@ -151,3 +151,30 @@ def test_the_ssh_config_is_every_hosts(fake_vagrant, tmp_path):
     p.write_ssh_config(Machines("virtualbox", root=tmp_path))
     text = Path(p.state / "ssh-config").read_text()
     assert [line.split()[1] for line in text.splitlines() if line.startswith("Host ")] == [h.name for h in PLAN.hosts]
+
+
+def test_packages_installs_only_what_is_missing(monkeypatch):
+    from provision.providers.vagrant.converge import packages
+
+    p = VagrantProvider(PLAN)
+    gw = PLAN.gateway
+    have = {"sudo", "dnsmasq"}
+    calls: list[list[str]] = []
+
+    def run(host, argv, *, timeout=60, input=None):
+        calls.append(argv)
+        if argv[0] == "dpkg-query":
+            return Result(0 if argv[-1] in have else 1, "install ok installed" if argv[-1] in have else "", "")
+        return Result(0, "", "")
+
+    monkeypatch.setattr(p, "run", run)
+    packages(p, gw)
+    install = calls[-1][-1]
+    wanted = {*PLAN.base_packages, *PLAN.role_packages("gateway")}
+    assert install.startswith("export DEBIAN_FRONTEND=noninteractive; apt-get update")
+    assert set(install.split("--no-install-recommends ")[1].split()) == wanted - have
+    assert p.changes == [f"{gw.name}: installed {', '.join(sorted(wanted - have, key=[*PLAN.base_packages, *PLAN.role_packages('gateway')].index))}"]
+    calls.clear()
+    have |= wanted
+    packages(p, gw)
+    assert all(c[0] == "dpkg-query" for c in calls)  # nothing to install: no apt at all
