@@ -178,3 +178,18 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     have |= wanted
     packages(p, gw)
     assert all(c[0] == "dpkg-query" for c in calls)  # nothing to install: no apt at all
+
+
+def test_lab_nics_get_the_plans_names_in_adapter_order():
+    from provision.providers.vagrant.converge import nic_names
+
+    gw = PLAN.gateway
+    # libvirt with net.ifnames=0: eth0 is Vagrant's, then the lab's in the Vagrantfile's order
+    listing = "\n".join(f"eth{i} 52:54:00:00:00:0{i} /sys/devices/pci0000:00/0000:00:0{5 + i}.0/virtio{i}" for i in range(5))
+    got = nic_names(listing, gw)
+    assert [(name, want) for name, _, want in got] == [("eth1", "enp0s8"), ("eth2", "enp0s9"), ("eth3", "enp0s10"),
+                                                       ("eth4", "enp0s16")]
+    assert got[0][1] == "52:54:00:00:00:01"
+    lb = PLAN.loadbalancers[0]
+    with pytest.raises(ProviderError, match="has 5 NICs; the plan gives it 1"):
+        nic_names(listing, lb)

@@ -58,16 +58,7 @@ def ensure(plan: Plan, log=print) -> Path:
     partial.parent.mkdir(parents=True, exist_ok=True)
     suite = plan.versions.debian
     log(f"building the base image {target.name} ({len(packages(plan))} packages) with mmdebstrap")
-    cmd = [
-        "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(packages(plan))}", "--components=main",
-        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
-        "--dpkgopt=path-exclude=/usr/share/locale/*",
-        suite, str(partial),
-        f"deb http://deb.debian.org/debian {suite} main",
-        f"deb http://deb.debian.org/debian {suite}-updates main",
-        f"deb http://deb.debian.org/debian-security {suite}-security main",
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(mmdebstrap_argv(suite, partial, packages(plan)), capture_output=True, text=True)
     if res.returncode != 0:
         raise ProviderError(f"mmdebstrap failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
     _prepare(partial)
@@ -75,6 +66,19 @@ def ensure(plan: Plan, log=print) -> Path:
     (target / ".complete").touch()
     _remove_stale(target)
     return target
+
+
+def mmdebstrap_argv(suite: str, target: Path, include: list[str]) -> list[str]:
+    """Debian ``suite`` with ``include`` into ``target``, from Debian's mirrors, without docs."""
+    return [
+        "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(include)}", "--components=main",
+        "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        suite, str(target),
+        f"deb http://deb.debian.org/debian {suite} main",
+        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb http://deb.debian.org/debian-security {suite}-security main",
+    ]
 
 
 def _remove_stale(keep: Path) -> None:
