@@ -232,7 +232,9 @@ def _cluster_sizes(plan: Plan) -> Iterator[Finding]:
             f"the VIP moves between the loadbalancer hosts, which are on {', '.join(sorted(lb_nets))}",
         )
     glus = len(plan.glusters)
-    if plan.gluster.replica > glus:
+    if glus == 0:
+        yield Finding("warning", "hosts", 0, "no gluster hosts: this lab has no storage tier (a smaller plan's, for a smoke run)")
+    elif plan.gluster.replica > glus:
         yield _err(
             "gluster.replica",
             plan.gluster.replica,

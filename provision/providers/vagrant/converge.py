@@ -25,7 +25,9 @@ APT_TIMEOUT_S = 1800
 def packages(p, host: Host) -> None:
     """The documents' image packages and the role's, from Debian's mirrors, through
     Vagrant's NAT NIC (the lab NICs have no route out before the gateway is up)."""
-    wanted = [*p.plan.base_packages, *p.plan.role_packages(host.role)]
+    from provision.providers.vagrant.boxbuild import NOT_IN_DEBIAN
+
+    wanted = [pkg for pkg in (*p.plan.base_packages, *p.plan.role_packages(host.role)) if pkg not in NOT_IN_DEBIAN]
     missing = [pkg for pkg in wanted if not p.run(host.name, ["dpkg-query", "-W", "-f=${Status}", pkg], timeout=30)
                .stdout.endswith("installed")]
     if not missing:
@@ -80,6 +82,10 @@ def host_files(p, host: Host, secrets: Secrets) -> None:
     for f in [*network_files(p, host), *roles.files_for(p.plan, host, secrets)]:
         if p.write(host.name, f.path, f.content, f.mode):
             p.changed(f"{host.name}: wrote {f.path}")
+    if host.role == "gateway" and p.run(host.name, ["systemctl", "is-enabled", "systemd-resolved"], timeout=20).stdout.strip() != "masked":
+        # the gateway resolves through its own dnsmasq, with no resolved beside it
+        p.run(host.name, ["systemctl", "mask", "--now", "systemd-resolved"], timeout=60)
+        p.changed(f"{host.name}: masked systemd-resolved")
     p.ensure_active(host.name, "systemd-networkd")
     if any(c.startswith(f"{host.name}: wrote /etc/systemd/network/") for c in p.changes):
         p.run(host.name, ["networkctl", "reload"], timeout=30)

@@ -1,0 +1,164 @@
+"""A Vagrant box of our own (libvirt, qcow2): Debian from Debian's packages (mmdebstrap) with
+every package of the plan baked in, since the VMs of an isolated lab have no route out, and a
+kernel and GRUB on a disk assembled on this machine. Cached under a hash of what goes in.
+The files the box carries are in ``box/`` beside this module."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from provision.errors import ProviderError
+from provision.providers.local import image
+from provision.providers.local.system import remove_tree
+from provision.topology import Plan
+
+FILES = Path(__file__).with_name("box")
+CACHE = Path("/var/cache/underhood/boxes")
+#: What a VM needs besides what a container has: a kernel, a boot loader, udev, sudo.
+VM_PACKAGES = ("linux-image-amd64", "grub-pc", "udev", "sudo", "initramfs-tools", "e2fsprogs")
+#: Host tools the assembly calls, and the Debian package of each.
+TOOLS = {"mmdebstrap": "mmdebstrap", "sfdisk": "fdisk", "partx": "util-linux", "losetup": "mount",
+         "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
+LABEL = "underhood-root"
+DISK_GB = 4
+#: Bump when the recipe changes, so cached boxes are rebuilt.
+RECIPE = "1"
+#: Where Vagrant installations keep the well-known insecure key (replaced on first `up`).
+INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
+                 "/opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub",
+                 "/opt/vagrant/embedded/gems/*/gems/vagrant-*/keys/vagrant.pub")
+
+
+#: The documents' resolvconf conflicts with systemd-resolved, which the lab's DHCP hosts use
+#: (networkd feeds it the lease's servers); systemd-resolved provides resolvconf's command.
+CONFLICTS = ("resolvconf",)
+#: Plan packages Debian 12 does not have (ntopng left Debian after bullseye): never installed,
+#: so the conformance suite reports them missing (HOST-02) instead of the build failing.
+NOT_IN_DEBIAN = ("ntopng",)
+
+
+def packages(plan: Plan) -> list[str]:
+    return sorted((set(image.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages())) - set(CONFLICTS) - set(NOT_IN_DEBIAN))
+
+
+def box_path(plan: Plan) -> Path:
+    recipe = [RECIPE, plan.versions.debian, *packages(plan), *(f.read_text() for f in sorted(FILES.iterdir()))]
+    digest = hashlib.sha256("\n".join(recipe).encode()).hexdigest()[:12]
+    return CACHE / f"underhood-{plan.versions.debian}-{digest}.box"
+
+
+def insecure_key() -> Path:
+    for pattern in INSECURE_KEYS:
+        if found := sorted(glob.glob(pattern)):
+            return Path(found[-1])
+    raise ProviderError("Vagrant's insecure public key (keys/vagrant.pub) was not found: install Vagrant")
+
+
+def _sh(*argv: str, what: str) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    if res.returncode != 0:
+        raise ProviderError(f"box: {what}: `{' '.join(argv)}` failed: {res.stderr.strip()[-1500:]}")
+    return res.stdout
+
+
+def configure(root: Path, key: Path) -> None:
+    """The tree as a VM's: identity made at first boot, Vagrant's user, ssh, DHCP on the
+    management NIC, no lab daemon running before the roles configure it."""
+    (root / "etc/hostname").write_text("underhood\n")
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    (root / "etc/fstab").write_text(f"LABEL={LABEL} / ext4 errors=remount-ro 0 1\n")
+    # mmdebstrap leaves this machine's resolver here; the lab's hosts ask resolved (the
+    # gateway's converge writes its own file over the link).
+    (root / "etc/resolv.conf").unlink(missing_ok=True)
+    (root / "etc/resolv.conf").symlink_to("/run/systemd/resolve/stub-resolv.conf")
+    (root / "etc/machine-id").write_text("")
+    net = root / "etc/systemd/network"
+    net.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FILES / "99-management.network", net)
+    hostkeys = root / "usr/local/sbin/underhood-hostkeys"
+    shutil.copy(FILES / "underhood-hostkeys", hostkeys)
+    hostkeys.chmod(0o755)
+    (root / "etc/systemd/system/ssh.service.d").mkdir(parents=True, exist_ok=True)
+    shutil.copy(FILES / "hostkeys.conf", root / "etc/systemd/system/ssh.service.d")
+    shutil.copy(FILES / "sshd-underhood.conf", root / "etc/ssh/sshd_config.d/underhood.conf")
+    for k in root.glob("etc/ssh/ssh_host_*"):
+        k.unlink()
+    # cloud-init is the documents' (HOST-01) but has no datasource here: it would stall boot.
+    (root / "etc/cloud").mkdir(parents=True, exist_ok=True)
+    (root / "etc/cloud/cloud-init.disabled").write_text("")
+    chroot = ["chroot", str(root)]
+    _sh(*chroot, "useradd", "-m", "-s", "/bin/bash", "vagrant", what="vagrant user")
+    (root / "etc/sudoers.d/vagrant").write_text("vagrant ALL=(ALL) NOPASSWD:ALL\n")
+    (root / "etc/sudoers.d/vagrant").chmod(0o440)
+    ssh_dir = root / "home/vagrant/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    shutil.copy(key, ssh_dir / "authorized_keys")
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    _sh(*chroot, "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh", what="vagrant's ssh directory")
+    subprocess.run(["systemctl", f"--root={root}", "disable", *image.DISABLE], capture_output=True)
+    _sh("systemctl", f"--root={root}", "enable", "systemd-networkd", "ssh", what="enable networkd and ssh")
+    # e2scrub_reap took minutes of boot under parallel software emulation.
+    _sh("systemctl", f"--root={root}", "mask", "e2scrub_reap.service", what="mask e2scrub_reap")
+
+
+def assemble(root: Path, raw: Path) -> None:
+    """A BIOS-bootable raw disk: one ext4 partition with the tree, GRUB on it."""
+    with open(raw, "wb") as f:
+        f.truncate(DISK_GB * 2**30)
+    _sh("sh", "-c", f"echo 'start=2048, type=83, bootable' | sfdisk -q {raw}", what="partition")
+    loop = _sh("losetup", "-fP", "--show", str(raw), what="loop device").strip()
+    mnt = raw.with_suffix(".mnt")
+    with ExitStack() as undo:
+        undo.callback(subprocess.run, ["losetup", "-d", loop], capture_output=True)
+        part = f"{loop}p1"
+        if not Path(part).exists():  # no udev here: -P makes no partition node
+            _sh("partx", "-a", loop, what="partition node")
+            undo.callback(subprocess.run, ["partx", "-d", loop], capture_output=True)
+        _sh("mkfs.ext4", "-q", "-L", LABEL, part, what="file system")
+        mnt.mkdir(exist_ok=True)
+        _sh("mount", part, str(mnt), what="mount")
+        undo.callback(subprocess.run, ["umount", "-R", str(mnt)], capture_output=True)
+        _sh("cp", "-a", f"{root}/.", str(mnt), what="copy the tree")
+        for d in ("dev", "proc", "sys"):
+            _sh("mount", "--bind", f"/{d}", str(mnt / d), what=f"bind {d}")
+        _sh("chroot", str(mnt), "grub-install", "--target=i386-pc", "--boot-directory=/boot", loop, what="grub-install")
+        shutil.copy(FILES / "grub.cfg", mnt / "boot/grub/grub.cfg")
+
+
+def build(plan: Plan, log: Callable[[str], None] = print) -> Path:
+    """The box file for the plan, built first when it is not cached."""
+    target = box_path(plan)
+    if target.exists():
+        return target
+    missing = [f"{tool} ({pkg})" for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        raise ProviderError(f"building the box needs {', '.join(missing)}: apt-get install {' '.join(sorted(set(TOOLS.values())))}")
+    work = target.with_suffix(".partial")
+    remove_tree(work)
+    work.mkdir(parents=True)
+    try:
+        root = work / "root"
+        log(f"box: Debian {plan.versions.debian} with {len(packages(plan))} packages (mmdebstrap)")
+        _sh(*image.mmdebstrap_argv(plan.versions.debian, root, packages(plan)), what="mmdebstrap")
+        configure(root, insecure_key())
+        log("box: disk, GRUB, qcow2")
+        assemble(root, work / "disk.raw")
+        _sh("qemu-img", "convert", "-O", "qcow2", str(work / "disk.raw"), str(work / "box.img"), what="qcow2")
+        (work / "metadata.json").write_text(json.dumps({"provider": "libvirt", "format": "qcow2", "virtual_size": DISK_GB}))
+        shutil.copy(FILES / "Vagrantfile", work / "Vagrantfile")
+        partial_box = target.with_suffix(".box.partial")
+        with tarfile.open(partial_box, "w") as tar:
+            for name in ("metadata.json", "Vagrantfile", "box.img"):
+                tar.add(work / name, arcname=name)
+        partial_box.rename(target)
+    finally:
+        remove_tree(work)
+    return target

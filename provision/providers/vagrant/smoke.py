@@ -1,0 +1,174 @@
+"""`tox -e vagrant-libvirt-smoke`: the vagrant provider for real, on libvirt under QEMU's
+software emulation (this machine's KVM cannot boot a Debian kernel): a plan of four VMs
+(the gateway, both load balancers, one master, 512 MiB each) from a box of our own with every
+package baked in, on isolated libvirt networks, converged by the same roles over ssh; then the
+host-level conformance tests of those hosts through the same ssh-config path. Everything it
+creates is named uh- and removed at the end, also when a step fails. Root on Linux."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from provision import topology
+from provision.errors import ProviderError
+from provision.providers.vagrant import VagrantProvider, boxbuild
+from provision.providers.vagrant.machines import ROOT
+from provision.providers.vagrant.virsh import VIRSH
+from provision.vagrant_data import intnet
+
+STATE = Path("/var/lib/underhood/vagrant-smoke")
+REPORT = ROOT / "reports" / "vagrant-libvirt-smoke.json"
+#: Vagrant's management network: a benchmarking range (RFC 2544), never a real one.
+MANAGEMENT_CIDR = "198.18.121.0/24"
+BOX_NAME = "underhood/smoke"
+MEMORY_MB = 512
+APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
+       "dnsmasq-base", "fdisk", "mmdebstrap")
+#: The host-level conformance tests of the four hosts.
+TESTS = ("tests/test_hosts.py", "tests/test_network.py", "tests/test_loadbalancer.py")
+
+
+def smoke_plan_data(raw: dict) -> dict:
+    """The default plan cut to the gateway, both load balancers and the first master."""
+    data = copy.deepcopy(raw)
+    by_role: dict[str, list[dict]] = {}
+    for h in data["hosts"]:
+        by_role.setdefault(h["role"], []).append(h)
+    data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], by_role["master"][0]]
+    for spec in data["roles"].values():
+        spec["memory_mb"] = MEMORY_MB
+        spec["cpus"] = 1
+    data["vagrant"]["box"] = BOX_NAME
+    return data
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise ProviderError(f"`{' '.join(argv)}` failed: {res.stderr.strip()[-1500:]}")
+    return res
+
+
+def env() -> dict[str, str]:
+    return {"VAGRANT_DEFAULT_PROVIDER": "libvirt", "UNDERHOOD_LIBVIRT_DRIVER": "qemu", "UNDERHOOD_LIBVIRT_MANAGEMENT": "none",
+            "UNDERHOOD_LIBVIRT_MANAGEMENT_CIDR": MANAGEMENT_CIDR, "UNDERHOOD_LIBVIRT_POOL": "uh-pool",
+            "VAGRANT_HOME": str(STATE / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
+
+
+@contextmanager
+def libvirt() -> Iterator[None]:
+    """libvirtd and virtlogd (no systemd here: started by us, stopped by PID), /dev/kvm as
+    udev would leave it (else libvirt re-probes QEMU on every call), the lab's isolated
+    networks and a storage pool; all put back afterwards."""
+    started: list[int] = []
+    kvm = os.stat("/dev/kvm") if os.path.exists("/dev/kvm") else None
+    guard = False
+    try:
+        if kvm is not None:
+            sh("chgrp", "kvm", "/dev/kvm")
+            os.chmod("/dev/kvm", 0o660)
+        for daemon, pidfile in (("virtlogd", "/run/virtlogd.pid"), ("libvirtd", "/run/libvirtd.pid")):
+            if not Path(pidfile).exists():
+                sh(f"/usr/sbin/{daemon}", "-d")
+                started.append(int(Path(pidfile).read_text().split()[0]) if Path(pidfile).exists() else 0)
+        # Guard first: nothing for the management range leaves through the real network.
+        sh("ip", "route", "replace", "unreachable", MANAGEMENT_CIDR, "metric", "4000")
+        guard = True
+        yield
+    finally:
+        for pid in reversed(started):
+            if pid:
+                try:
+                    os.kill(pid, 15)
+                except ProcessLookupError:
+                    pass
+        if guard:
+            sh("ip", "route", "del", "unreachable", MANAGEMENT_CIDR, "metric", "4000", check=False)
+        if kvm is not None:
+            os.chown("/dev/kvm", kvm.st_uid, kvm.st_gid)
+            os.chmod("/dev/kvm", kvm.st_mode & 0o777)
+
+
+def networks_and_pool(plan: topology.Plan) -> None:
+    for network in plan.networks:
+        name = intnet(plan, network)
+        if sh(*VIRSH, "net-info", name, check=False).returncode != 0:
+            xml = STATE / f"{name}.xml"
+            # no <forward>, no <ip>: a switch with no way out and no address on this machine
+            xml.write_text(f"<network><name>{name}</name><bridge name='{name}' stp='off'/></network>")
+            sh(*VIRSH, "net-define", str(xml))
+        sh(*VIRSH, "net-start", name, check=False)
+    if sh(*VIRSH, "pool-info", "uh-pool", check=False).returncode != 0:
+        (STATE / "pool").mkdir(parents=True, exist_ok=True)
+        sh(*VIRSH, "pool-define-as", "uh-pool", "dir", "--target", str(STATE / "pool"))
+    sh(*VIRSH, "pool-start", "uh-pool", check=False)
+
+
+def remove_networks_and_pool(plan: topology.Plan) -> None:
+    for network in [*plan.networks, "mgmt"]:
+        name = intnet(plan, network)
+        sh(*VIRSH, "net-destroy", name, check=False)
+        sh(*VIRSH, "net-undefine", name, check=False)
+    for vol in sh(*VIRSH, "vol-list", "uh-pool", "--name", check=False).stdout.split():
+        sh(*VIRSH, "vol-delete", "--pool", "uh-pool", vol, check=False)
+    sh(*VIRSH, "pool-destroy", "uh-pool", check=False)
+    sh(*VIRSH, "pool-undefine", "uh-pool", check=False)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("the libvirt smoke run needs root (libvirtd, loop devices, routes)", file=sys.stderr)
+        return 2
+    figures: dict[str, object] = {}
+    t0 = time.monotonic()
+    sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT, timeout=1800)
+    STATE.mkdir(parents=True, exist_ok=True)
+    plan_file = STATE / "smoke.yaml"
+    plan_file.write_text(yaml.safe_dump(smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text())), sort_keys=False))
+    plan = topology.load(plan_file)
+    start = time.monotonic()
+    box = boxbuild.build(plan, log=print)
+    figures["box_build_s"] = round(time.monotonic() - start, 1)
+    os.environ.update(env())
+    with libvirt():
+        provider = VagrantProvider(plan, plan_file)
+        try:
+            networks_and_pool(plan)
+            sh("vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box), timeout=600)
+            start = time.monotonic()
+            provider.up()
+            figures["up_s"] = round(time.monotonic() - start, 1)
+            start = time.monotonic()
+            res = subprocess.run([sys.executable, "-m", "pytest", *TESTS, "-p", "no:cacheprovider", "-o", "addopts=",
+                                  "--provider", "vagrant", "--plan", str(plan_file),
+                                  "--junitxml", str(ROOT / "reports" / "junit-vagrant-libvirt-smoke.xml")],
+                                 cwd=ROOT, timeout=1800)
+            figures["tests_s"] = round(time.monotonic() - start, 1)
+            figures["tests_rc"] = res.returncode
+        finally:
+            start = time.monotonic()
+            try:
+                provider.down()
+            finally:
+                remove_networks_and_pool(plan)
+                sh("vagrant", "box", "remove", "--force", BOX_NAME, check=False)
+            figures["down_s"] = round(time.monotonic() - start, 1)
+    figures["total_s"] = round(time.monotonic() - t0, 1)
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    return int(figures.get("tests_rc", 1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
