@@ -3,6 +3,8 @@ records what it is asked, the hosts by an in-memory stand-in of `run`."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import stat
 import subprocess
@@ -94,14 +96,15 @@ class FakeHosts:
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         self.calls.append(argv)
-        if argv[0] == "sh":  # cat + stat
+        script = argv[2]
+        if "sha256sum" in script:
             path = argv[-1]
             if path not in self.files:
-                return Result(1, "", "cat: no such file")
+                return Result(1, "", "no such file")
             content, mode = self.files[path]
-            return Result(0, content, mode + "\n")
-        if argv[0] == "install":
-            self.files[argv[-1]] = (input or "", argv[3].lstrip("0"))
+            return Result(0, f"{hashlib.sha256(content).hexdigest()}  -\n{mode}\n", "")
+        if "install" in script:
+            self.files[argv[-1]] = (base64.b64decode(input or ""), argv[-2].lstrip("0"))
             return Result(0, "", "")
         raise AssertionError(argv)
 
@@ -111,11 +114,14 @@ def test_write_changes_a_file_only_when_its_bytes_or_mode_differ(monkeypatch):
     hosts = FakeHosts()
     monkeypatch.setattr(p, "run", hosts.run)
     assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n") is True
-    assert hosts.files["/etc/dnsmasq.conf"] == ("a\n", "644")
+    assert hosts.files["/etc/dnsmasq.conf"] == (b"a\n", "644")
     assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n") is False
     assert p.write("gate-node01", "/etc/dnsmasq.conf", "a\n", "0600") is True
     assert p.write("gate-node01", "/etc/dnsmasq.conf", "b\n", "0600") is True
-    assert [c[0] for c in hosts.calls].count("install") == 3
+    assert p.write("gate-node01", "/etc/corosync/authkey", b"\x00\xffkey", "0400") is True
+    assert hosts.files["/etc/corosync/authkey"] == (b"\x00\xffkey", "400")
+    assert p.write("gate-node01", "/etc/corosync/authkey", b"\x00\xffkey", "0400") is False
+    assert sum("install" in c[2] for c in hosts.calls) == 4
 
 
 def test_faults_are_the_hypervisors(monkeypatch):

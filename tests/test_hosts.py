@@ -54,6 +54,7 @@ def test_role_packages_and_nics(plan, host, lab, role):
             assert t.package(pkg).is_installed, f"{pkg} missing on {h.name}"
         # Links the pod network makes on Kubernetes nodes are not NICs of the plan.
         ifnames = {i for i in t.interface.names() if i != "lo" and not i.startswith(POD_NETWORK_LINKS)}
+        ifnames -= lab.management_nics(h)  # Vagrant's own NIC 1, which the lab never uses
         assert ifnames == {n.ifname for n in h.nics}, f"{h.name} has {sorted(ifnames)}"
         for nic in h.nics:
             if nic.network != WAN:

@@ -97,6 +97,10 @@ class Provider(abc.ABC):
                 return addr
         return None
 
+    def management_nics(self, host) -> set[str]:
+        """NICs the provider gives a host for its own use, which are not the plan's."""
+        return set()
+
     def hosts_are_containers(self) -> bool:
         """Do the hosts run as containers (sharing the machine's kernel, CPUs, memory, disks)?"""
         res = self.run(self.plan.gateway.name, ["systemd-detect-virt", "--container"], timeout=15)

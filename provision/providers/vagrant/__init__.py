@@ -4,6 +4,8 @@ roles and steps as the local provider, over ssh (`vagrant ssh-config`)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ from provision.providers.ssh import Ssh
 from provision.providers.vagrant import prereqs, vboxmanage, virsh
 from provision.providers.vagrant.machines import ROOT, Machines
 from provision.topology import Plan
-from provision.vagrant_data import intnet
+from provision.vagrant_data import VIRTUALBOX_IFNAMES, intnet
 
 #: Vagrant's own variable for the hypervisor; VirtualBox unless it says libvirt.
 HYPERVISORS = ("virtualbox", "libvirt")
@@ -85,6 +87,12 @@ class VagrantProvider(Provider):
                                  self.address(h) if up else None))
         return out
 
+    def management_nics(self, host) -> set[str]:
+        # NIC 1 is Vagrant's (the box names it as VirtualBox does); only the gateway's plan
+        # has it, as its uplink.
+        nic1 = VIRTUALBOX_IFNAMES[1]
+        return set() if any(n.ifname == nic1 for n in host.nics) else {nic1}
+
     def running(self, host: str) -> bool:
         return (self.state / "ssh-config").exists() and self.run(host, ["true"], timeout=15).ok
 
@@ -92,12 +100,15 @@ class VagrantProvider(Provider):
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.ssh.run(host, argv, timeout=timeout, input=input)
 
-    def write(self, host: str, path: str, content: str, mode: str = "0644") -> bool:
-        """Write a file on a host; True when it changed (the same bytes and mode are left alone)."""
-        current = self.run(host, ["sh", "-c", 'cat "$1" && stat -c %a "$1" >&2', "-", path], timeout=30)
-        if current.ok and current.stdout == content and current.stderr.strip() == mode.lstrip("0"):
+    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> bool:
+        """Write a file on a host; True when it changed (the same bytes and mode are left alone).
+        Through base64: some role files (keys) are bytes."""
+        data = content.encode() if isinstance(content, str) else content
+        current = self.run(host, ["sh", "-c", 'sha256sum < "$1" && stat -c %a "$1"', "-", path], timeout=30)
+        if current.ok and current.stdout.split() == [hashlib.sha256(data).hexdigest(), "-", mode.lstrip("0")]:
             return False
-        res = self.run(host, ["install", "-D", "-m", mode, "/dev/stdin", path], timeout=60, input=content)
+        res = self.run(host, ["sh", "-c", 'base64 -d | install -D -m "$1" /dev/stdin "$2"', "-", mode, path], timeout=60,
+                       input=base64.b64encode(data).decode())
         if not res.ok:
             raise ProviderError(f"{host}: writing {path} failed: {res.stderr.strip()}")
         return True

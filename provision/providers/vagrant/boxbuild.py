@@ -19,6 +19,7 @@ from provision.errors import ProviderError
 from provision.providers.local import image
 from provision.providers.local.system import remove_tree
 from provision.topology import Plan
+from provision.vagrant_data import VIRTUALBOX_IFNAMES
 
 FILES = Path(__file__).with_name("box")
 CACHE = Path("/var/cache/underhood/boxes")
@@ -83,6 +84,9 @@ def configure(root: Path, key: Path) -> None:
     net = root / "etc/systemd/network"
     net.mkdir(parents=True, exist_ok=True)
     shutil.copy(FILES / "99-management.network", net)
+    template = (FILES / "nic.link").read_text()
+    for adapter, name in VIRTUALBOX_IFNAMES.items():
+        (net / f"90-{name}.link").write_text(template.format(adapter=adapter, original=f"eth{adapter - 1}", name=name))
     hostkeys = root / "usr/local/sbin/underhood-hostkeys"
     shutil.copy(FILES / "underhood-hostkeys", hostkeys)
     hostkeys.chmod(0o755)

@@ -70,7 +70,9 @@ def lab_nic_names(p, host: Host) -> None:
         if p.write(host.name, f"/etc/systemd/network/10-{want}.link", f"[Match]\nMACAddress={mac}\n\n[Link]\nName={want}\n"):
             p.changed(f"{host.name}: {want} by MAC {mac}")
         if name != want:
-            script = f"ip link set dev {name} down && ip link set dev {name} name {want} && ip link set dev {want} up"
+            # udev gives NICs their predictable names as altnames; one may already be ours
+            script = (f'for d in /sys/class/net/*; do ip link property del dev "${{d##*/}}" altname {want} 2>/dev/null; done; '
+                      f"ip link set dev {name} down && ip link set dev {name} name {want} && ip link set dev {want} up")
             res = p.run(host.name, ["sh", "-c", script], timeout=30)
             if not res.ok:
                 raise ProviderError(f"{host.name}: renaming {name} to {want} failed: {res.stderr.strip()}")

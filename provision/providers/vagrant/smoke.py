@@ -8,6 +8,7 @@ creates is named uh- and removed at the end, also when a step fails. Root on Lin
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
 from provision.vagrant_data import intnet
+from provision.waiting import until
 
 STATE = Path("/var/lib/underhood/vagrant-smoke")
 REPORT = ROOT / "reports" / "vagrant-libvirt-smoke.json"
@@ -68,11 +70,9 @@ def env() -> dict[str, str]:
 @contextmanager
 def libvirt() -> Iterator[None]:
     """libvirtd and virtlogd (no systemd here: started by us, stopped by PID), /dev/kvm as
-    udev would leave it (else libvirt re-probes QEMU on every call), the lab's isolated
-    networks and a storage pool; all put back afterwards."""
+    udev would leave it (else libvirt re-probes QEMU on every call); put back afterwards."""
     started: list[int] = []
     kvm = os.stat("/dev/kvm") if os.path.exists("/dev/kvm") else None
-    guard = False
     try:
         if kvm is not None:
             sh("chgrp", "kvm", "/dev/kvm")
@@ -80,10 +80,8 @@ def libvirt() -> Iterator[None]:
         for daemon, pidfile in (("virtlogd", "/run/virtlogd.pid"), ("libvirtd", "/run/libvirtd.pid")):
             if not Path(pidfile).exists():
                 sh(f"/usr/sbin/{daemon}", "-d")
-                started.append(int(Path(pidfile).read_text().split()[0]) if Path(pidfile).exists() else 0)
-        # Guard first: nothing for the management range leaves through the real network.
-        sh("ip", "route", "replace", "unreachable", MANAGEMENT_CIDR, "metric", "4000")
-        guard = True
+                until(lambda p=pidfile: Path(p).exists() and Path(p).read_text().strip(), 20, f"{daemon}'s pid file")
+                started.append(int(Path(pidfile).read_text().split()[0]))
         yield
     finally:
         for pid in reversed(started):
@@ -92,20 +90,31 @@ def libvirt() -> Iterator[None]:
                     os.kill(pid, 15)
                 except ProcessLookupError:
                     pass
-        if guard:
-            sh("ip", "route", "del", "unreachable", MANAGEMENT_CIDR, "metric", "4000", check=False)
         if kvm is not None:
             os.chown("/dev/kvm", kvm.st_uid, kvm.st_gid)
             os.chmod("/dev/kvm", kvm.st_mode & 0o777)
 
 
+def management_xml(plan: topology.Plan) -> str:
+    """Vagrant's management network: DHCP for its ssh, no DNS, no <forward> (no way out)."""
+    net = ipaddress.ip_network(MANAGEMENT_CIDR)
+    name = intnet(plan, "mgmt")
+    return (f"<network ipv6='no'><name>{name}</name><bridge name='{name}' stp='off'/><dns enable='no'/>"
+            f"<ip address='{net[1]}' netmask='{net.netmask}'><dhcp><range start='{net[10]}' end='{net[250]}'/></dhcp></ip>"
+            "</network>")
+
+
 def networks_and_pool(plan: topology.Plan) -> None:
-    for network in plan.networks:
+    """The lab's networks before Vagrant looks for them (vagrant-libvirt creates no network
+    without an address), and the management network with them: libvirt refuses to start a
+    network whose range has a route already, so the guard route comes after it."""
+    for network in [*plan.networks, "mgmt"]:
         name = intnet(plan, network)
         if sh(*VIRSH, "net-info", name, check=False).returncode != 0:
             xml = STATE / f"{name}.xml"
-            # no <forward>, no <ip>: a switch with no way out and no address on this machine
-            xml.write_text(f"<network><name>{name}</name><bridge name='{name}' stp='off'/></network>")
+            # the lab's: no <forward>, no <ip>: a switch with no way out, no address here
+            xml.write_text(management_xml(plan) if network == "mgmt" else
+                           f"<network><name>{name}</name><bridge name='{name}' stp='off'/></network>")
             sh(*VIRSH, "net-define", str(xml))
         sh(*VIRSH, "net-start", name, check=False)
     if sh(*VIRSH, "pool-info", "uh-pool", check=False).returncode != 0:
@@ -144,6 +153,8 @@ def main() -> int:
         provider = VagrantProvider(plan, plan_file)
         try:
             networks_and_pool(plan)
+            # Before any VM exists: nothing for the management range leaves by the real network.
+            sh("ip", "route", "replace", "unreachable", MANAGEMENT_CIDR, "metric", "4000")
             sh("vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box), timeout=600)
             start = time.monotonic()
             provider.up()
@@ -162,6 +173,8 @@ def main() -> int:
             finally:
                 remove_networks_and_pool(plan)
                 sh("vagrant", "box", "remove", "--force", BOX_NAME, check=False)
+                # the VMs' processes are gone with them: the guard may go
+                sh("ip", "route", "del", "unreachable", MANAGEMENT_CIDR, "metric", "4000", check=False)
             figures["down_s"] = round(time.monotonic() - start, 1)
     figures["total_s"] = round(time.monotonic() - t0, 1)
     REPORT.parent.mkdir(exist_ok=True)
