@@ -109,6 +109,9 @@ def configure(root: Path, key: Path) -> None:
     _sh(*chroot, "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh", what="vagrant's ssh directory")
     subprocess.run(["systemctl", f"--root={root}", "disable", *image.DISABLE], capture_output=True)
     _sh("systemctl", f"--root={root}", "enable", "systemd-networkd", "ssh", what="enable networkd and ssh")
+    # The initramfs' udev names NICs first: with the default policy it gives a NIC the altname
+    # another one is to be named (enp0s8 is slot 8's predictable name), and the rename fails.
+    _sh(*chroot, "update-initramfs", "-u", what="initramfs with the NIC names")
     # e2scrub_reap took minutes of boot under parallel software emulation.
     _sh("systemctl", f"--root={root}", "mask", "e2scrub_reap.service", what="mask e2scrub_reap")
 
@@ -165,4 +168,7 @@ def build(plan: Plan, log: Callable[[str], None] = print) -> Path:
         partial_box.rename(target)
     finally:
         remove_tree(work)
+    for old in CACHE.glob("underhood-*.box"):  # an older recipe's (about 1 GB each)
+        if old != target:
+            old.unlink()
     return target

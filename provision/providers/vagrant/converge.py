@@ -89,8 +89,10 @@ def host_files(p, host: Host, secrets: Secrets) -> None:
         p.run(host.name, ["systemctl", "mask", "--now", "systemd-resolved"], timeout=60)
         p.changed(f"{host.name}: masked systemd-resolved")
     p.ensure_active(host.name, "systemd-networkd")
-    if any(c.startswith(f"{host.name}: wrote /etc/systemd/network/") for c in p.changes):
-        p.run(host.name, ["networkctl", "reload"], timeout=30)
+    if any(c.startswith((f"{host.name}: wrote /etc/systemd/network/", f"{host.name}: renamed")) for c in p.changes):
+        # a link networkd failed on (renamed under it) stays failed until told again
+        lab = [n.ifname for n in host.nics if n.network != WAN]
+        p.run(host.name, ["sh", "-c", f"networkctl reload && networkctl reconfigure {' '.join(lab)}"], timeout=60)
 
 
 def converge(p) -> None:
