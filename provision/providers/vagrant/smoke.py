@@ -73,6 +73,7 @@ def libvirt() -> Iterator[None]:
     udev would leave it (else libvirt re-probes QEMU on every call); put back afterwards."""
     started: list[int] = []
     kvm = os.stat("/dev/kvm") if os.path.exists("/dev/kvm") else None
+    chains_before = libvirt_chains()
     try:
         if kvm is not None:
             sh("chgrp", "kvm", "/dev/kvm")
@@ -90,6 +91,10 @@ def libvirt() -> Iterator[None]:
                     os.kill(pid, 15)
                 except ProcessLookupError:
                     pass
+        if started:
+            # the daemons take a moment to go; their chains are ours to remove after
+            until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in started), 30, "libvirtd and virtlogd gone")
+            remove_libvirt_chains(libvirt_chains() - chains_before)
         if kvm is not None:
             os.chown("/dev/kvm", kvm.st_uid, kvm.st_gid)
             os.chmod("/dev/kvm", kvm.st_mode & 0o777)
@@ -102,6 +107,31 @@ def management_xml(plan: topology.Plan) -> str:
     return (f"<network ipv6='no'><name>{name}</name><bridge name='{name}' stp='off'/><dns enable='no'/>"
             f"<ip address='{net[1]}' netmask='{net.netmask}'><dhcp><range start='{net[10]}' end='{net[250]}'/></dhcp></ip>"
             "</network>")
+
+
+def libvirt_chains() -> set[tuple[str, str, str]]:
+    """(command, table, chain) of libvirt's firewall chains now on this machine."""
+    found = set()
+    for cmd in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            for rule in sh(cmd, "-t", table, "-S", check=False).stdout.splitlines():
+                if rule.startswith("-N LIBVIRT_"):
+                    found.add((cmd, table, rule.split()[1]))
+    return found
+
+
+def remove_libvirt_chains(chains: set[tuple[str, str, str]]) -> None:
+    """libvirtd leaves its chains behind when it stops: the jumps into them, then them."""
+    for cmd, table in {(c, t) for c, t, _ in chains}:
+        mine = {chain for c, t, chain in chains if (c, t) == (cmd, table)}
+        for rule in sh(cmd, "-t", table, "-S", check=False).stdout.splitlines():
+            words = rule.split()
+            if words[0] == "-A" and words[-1] in mine and words[1] not in mine:
+                sh(cmd, "-t", table, "-D", *words[1:], check=False)
+        for chain in mine:
+            sh(cmd, "-t", table, "-F", chain, check=False)
+        for chain in mine:
+            sh(cmd, "-t", table, "-X", chain, check=False)
 
 
 def networks_and_pool(plan: topology.Plan) -> None:
