@@ -80,7 +80,12 @@ def test_a_key_kills_the_vip_holder_and_the_screen_shows_the_move():
         assert after != before and gap > 0
         snapshot(ROOT / "reports" / "demo-screenshot.png")
         subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"], check=True)
-        lab.wait_for(f"{before} back after q", lambda: lab.container(before).running(), 60)
+        # q restores the killed host, then the demo ends and its session with it. Killing the
+        # session sooner (the container already running) cut `start` short before the host's
+        # links were attached: a host up with no lab NIC.
+        lab.wait_for("the demo to end after q", lambda: subprocess.run(["tmux", "has-session", "-t", SESSION],
+                                                                       capture_output=True).returncode != 0, 120, 0.5)
+        assert lab.container(before).running(), f"{before} not back after q"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
         if not lab.container(before).running():
