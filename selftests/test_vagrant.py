@@ -36,25 +36,26 @@ def test_every_vm_comes_from_the_plan():
 
 def test_virtualbox_faults_as_argument_lists():
     lb, gw = PLAN.loadbalancers[0], PLAN.gateway
-    assert vboxmanage.poweroff(PLAN, lb) == ["VBoxManage", "controlvm", f"uh-{lb.name}", "poweroff"]
-    assert vboxmanage.start(PLAN, lb) == ["VBoxManage", "startvm", f"uh-{lb.name}", "--type", "headless"]
-    assert vboxmanage.link_state(PLAN, lb, up=False) == [["VBoxManage", "controlvm", f"uh-{lb.name}", "setlinkstate2", "off"]]
+    assert vboxmanage.poweroff(PLAN, lb) == ["VBoxManage", "controlvm", f"{PLAN.lab.prefix}-{lb.name}", "poweroff"]
+    assert vboxmanage.start(PLAN, lb) == ["VBoxManage", "startvm", f"{PLAN.lab.prefix}-{lb.name}", "--type", "headless"]
+    assert vboxmanage.link_state(PLAN, lb, up=False) == [["VBoxManage", "controlvm", f"{PLAN.lab.prefix}-{lb.name}", "setlinkstate2", "off"]]
     assert [c[3] for c in vboxmanage.link_state(PLAN, gw, up=True)] == ["setlinkstate2", "setlinkstate3", "setlinkstate4",
                                                                        "setlinkstate5"]
 
 
 def test_libvirt_faults_as_argument_lists():
     lb = PLAN.loadbalancers[0]
+    vm, dmz = f"{PLAN.lab.prefix}-{lb.name}", f"{PLAN.lab.prefix}-dmz"
     virsh_ = ["virsh", "-c", "qemu:///system"]
-    assert virsh.poweroff(PLAN, lb) == [*virsh_, "destroy", f"uh-{lb.name}"]
-    assert virsh.start(PLAN, lb) == [*virsh_, "start", f"uh-{lb.name}"]
+    assert virsh.poweroff(PLAN, lb) == [*virsh_, "destroy", vm]
+    assert virsh.start(PLAN, lb) == [*virsh_, "start", vm]
     domiflist = (" Interface   Type      Source    Model    MAC\n"
                  "---------------------------------------------------------------\n"
-                 " vnet0       network   uh-mgmt   virtio   52:54:00:00:00:01\n"
-                 " vnet1       network   uh-dmz    virtio   52:54:00:00:00:02\n")
-    macs = virsh.interface_macs(domiflist, {"uh-dmz": "dmz"})
+                 f" vnet0       network   {PLAN.lab.prefix}-mgmt   virtio   52:54:00:00:00:01\n"
+                 f" vnet1       network   {dmz}    virtio   52:54:00:00:00:02\n")
+    macs = virsh.interface_macs(domiflist, {dmz: "dmz"})
     assert macs == {"dmz": "52:54:00:00:00:02"}  # Vagrant's management NIC is never cut
-    assert virsh.link_state(PLAN, lb, macs, up=False) == [[*virsh_, "domif-setlink", f"uh-{lb.name}", "52:54:00:00:00:02", "down"]]
+    assert virsh.link_state(PLAN, lb, macs, up=False) == [[*virsh_, "domif-setlink", vm, "52:54:00:00:00:02", "down"]]
 
 
 def validate(plan_file: Path | None) -> subprocess.CompletedProcess:

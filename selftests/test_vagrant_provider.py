@@ -138,9 +138,9 @@ def test_faults_are_the_hypervisors(monkeypatch):
     p.poweroff(lb)
     p.isolate(lb)
     p.heal(lb)
-    assert calls == [["VBoxManage", "controlvm", f"uh-{lb}", "poweroff"],
-                     ["VBoxManage", "controlvm", f"uh-{lb}", "setlinkstate2", "off"],
-                     ["VBoxManage", "controlvm", f"uh-{lb}", "setlinkstate2", "on"]]
+    assert calls == [["VBoxManage", "controlvm", f"{PLAN.lab.prefix}-{lb}", "poweroff"],
+                     ["VBoxManage", "controlvm", f"{PLAN.lab.prefix}-{lb}", "setlinkstate2", "off"],
+                     ["VBoxManage", "controlvm", f"{PLAN.lab.prefix}-{lb}", "setlinkstate2", "on"]]
 
 
 def test_the_gateways_uplink_is_left_to_vagrant():

@@ -7,7 +7,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import ProviderError
 from provision.topology import Plan
 from provision.waiting import until
 
@@ -60,13 +59,13 @@ class Provider(abc.ABC):
 
     def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
         """Start (and enable) units that are not active yet; a no-op when they are."""
+        from provision.providers.local.steps import must
+
         for unit in units:
             if self.run(host, ["systemctl", "is-active", "--quiet", unit], timeout=20).ok:
                 continue
             argv = ["systemctl", "enable", "--now", unit] if enable else ["systemctl", "start", unit]
-            res = self.run(host, argv, timeout=120)
-            if not res.ok:
-                raise ProviderError(f"{host}: start {unit} failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}")
+            must(self.run(host, argv, timeout=120), f"{host}: start {unit}")
             self.changed(f"{host}: started {unit}")
 
     @abc.abstractmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from provision import topology
-from provision.errors import ProviderError
+from provision.providers.local.system import sh
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
@@ -52,13 +52,6 @@ def smoke_plan_data(raw: dict) -> dict:
         spec["cpus"] = 1
     data["vagrant"]["box"] = BOX_NAME
     return data
-
-
-def sh(*argv: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    if check and res.returncode != 0:
-        raise ProviderError(f"`{' '.join(argv)}` failed: {res.stderr.strip()[-1500:]}")
-    return res
 
 
 def env() -> dict[str, str]:
