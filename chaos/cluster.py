@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,8 +13,15 @@ from provision.providers.local.steps.etcd import etcdctl
 from provision.providers.local.steps.loadbalancer import vip_holder
 from provision.roles.master import etcd_endpoints
 
-__all__ = ["etcd_healthy", "etcd_leader", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
+__all__ = ["etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
 
+#: Namespaces whose pods make the lab's Kubernetes whole.
+LAB_NAMESPACES = ("kube-system", "kube-flannel", "metallb-system", "demo")
+#: How long the cluster must stay whole, with no container restarted and every kubelet
+#: renewing its lease (every 10 s), to be called settled: a kubelet that cannot reach the API
+#: goes on showing the status it posted last for 40 s, and a container whose liveness probe
+#: failed while the API hung is restarted only after its grace period.
+SETTLE_S = 25.0
 
 
 def lb_pair_clean(lab) -> bool:
@@ -65,6 +73,33 @@ def kubectl_json(lab, *args: str) -> dict | None:
     return None
 
 
+def kubernetes_settled(lab, timeout: float, restarted: Mapping[str, float] | None = None, window: float = SETTLE_S) -> None:
+    """Wait until the cluster is whole and stays so for ``window`` s: the same pods with the
+    same restart counts, and every node's lease renewed within the window."""
+    seen: dict[str, object] = {}
+
+    def settled() -> bool:
+        if not kubernetes_whole(lab, restarted):
+            seen.clear()
+            return False
+        pods = kubectl_json(lab, "get", "pods", "-A")
+        leases = kubectl_json(lab, "-n", "kube-node-lease", "get", "leases")
+        if pods is None or leases is None:
+            seen.clear()
+            return False
+        shape = sorted((p["metadata"]["uid"], c["name"], c.get("restartCount", 0)) for p in pods["items"]
+                       if p["metadata"]["namespace"] in LAB_NAMESPACES for c in p["status"].get("containerStatuses", []))
+        renewed = {item["metadata"]["name"]: item["spec"].get("renewTime") for item in leases["items"]}
+        if seen.get("shape") != shape:
+            seen.update(shape=shape, since=time.monotonic(), leases=renewed)
+            return False
+        nodes = {h.name for h in (*lab.plan.masters, *lab.plan.workers)}
+        first = seen["leases"]
+        return time.monotonic() - seen["since"] >= window and all(renewed.get(n) not in (None, first.get(n)) for n in nodes)
+
+    lab.wait_for(f"the Kubernetes cluster whole and settled for {window:.0f} s", settled, timeout + window, interval=2)
+
+
 def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
     """Every node Ready, every pod of kube-system, flannel, MetalLB and the demo application
     running and ready. ``restarted``: node -> when it went down (epoch s); the containers of
@@ -78,7 +113,7 @@ def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
         if not any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", [])):
             return False
     for p in pods["items"]:
-        if p["metadata"]["namespace"] not in ("kube-system", "kube-flannel", "metallb-system", "demo"):
+        if p["metadata"]["namespace"] not in LAB_NAMESPACES:
             continue
         statuses = p["status"].get("containerStatuses", [])
         if p["status"].get("phase") != "Running" or not statuses or not all(c["ready"] for c in statuses):

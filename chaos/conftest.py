@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from chaos.cluster import has_kubernetes, kubernetes_whole
+from chaos.cluster import has_kubernetes, kubernetes_settled
 from chaos.deadlines import Deadlines, deadlines
 from chaos.timeline import REPORTS, Timeline
 from tests import conftest as _conformance
@@ -37,7 +37,7 @@ def kubernetes_whole_again(lab, limits):
     before the next fault, so no scenario measures the last one's recovery."""
     yield
     if has_kubernetes(lab):
-        lab.wait_for("the Kubernetes cluster whole again", lambda: kubernetes_whole(lab), limits.kubernetes_whole_s, 2)
+        kubernetes_settled(lab, limits.kubernetes_whole_s)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import etcd_healthy, has_kubernetes, kubernetes_whole, lb_pair_clean
+from chaos.cluster import SETTLE_S, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean
 from chaos.probe import Probe
 from chaos.test_etcd import audit, client, ok_writes_after
 from chaos.test_gluster import heal_pending
@@ -66,7 +66,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
     admin = plan.by_role("admin")[0].name
     # Every wait of a round at its longest: both probes must outlive the whole scenario.
     budget = ROUNDS * (limits.vip_failover_s + limits.node_rejoin_s + limits.etcd_quorum_s + limits.gluster_heal_s
-                       + limits.kubernetes_whole_s)
+                       + limits.kubernetes_whole_s + SETTLE_S)
     vip: Probe = vip_probe(lab, limits, f"{tl.scenario}-vip", budget + 60)
     etcd: Probe = client(lab, f"{tl.scenario}-etcd", budget + 60)
     victims: list[str] = []
@@ -78,7 +78,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
             lab.wait_for("a healthy etcd", lambda: etcd_healthy(lab, admin), limits.etcd_quorum_s)
             lab.wait_for("every Gluster peer connected, nothing to heal", lambda: gluster_whole(lab), limits.gluster_heal_s, 0.5)
             if has_kubernetes(lab):
-                lab.wait_for("the Kubernetes cluster whole", lambda: kubernetes_whole(lab, restarted), limits.kubernetes_whole_s, 2)
+                kubernetes_settled(lab, limits.kubernetes_whole_s, restarted)
             victims = pick_faults(rng, plan)
             tl.event(f"round {rnd}: poweroff {', '.join(victims)}")
             for v in victims:
@@ -98,7 +98,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig):
         lab.wait_for("every Gluster peer connected, nothing to heal", lambda: gluster_whole(lab), limits.gluster_heal_s, 0.5)
         if has_kubernetes(lab):
             # the audit runs the conformance suite: the control plane must be back first
-            lab.wait_for("the Kubernetes cluster whole", lambda: kubernetes_whole(lab, restarted), limits.kubernetes_whole_s, 2)
+            kubernetes_settled(lab, limits.kubernetes_whole_s, restarted)
         tl.event("stable")
     finally:
         for v in victims:

@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client
 from kubernetes.stream import stream
 
+from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
 from provision.kubeclient import anonymous_status, tunnel_to
 
@@ -74,9 +75,28 @@ def probes(k8s, core, lab):
             by_node = {p.spec.node_name: p for p in pods if running_ready(p)}
             return by_node if want <= set(by_node) else None
 
-        yield lab.wait_for("a probe pod Running on every node", all_running, 120, interval=1)
+        try:
+            found = lab.wait_for("a probe pod Running on every node", all_running, 120, interval=1)
+        except UnderhoodError as exc:
+            raise UnderhoodError(f"{exc}: {probe_states(core, ns, want)}") from None
+        yield found
     finally:
         core.delete_namespace(ns, grace_period_seconds=0)
+
+
+def probe_states(core, ns: str, want: set[str]) -> str:
+    """What each node's probe pod is doing, for the message of a wait that timed out."""
+    pods = core.list_namespaced_pod(ns, label_selector="app=probe").items
+    by_node = {p.spec.node_name: p for p in pods}
+    states = []
+    for node in sorted(want):
+        pod = by_node.get(node)
+        if pod is None:
+            states.append(f"{node}: no pod")
+        elif not running_ready(pod):
+            waiting = [c.state.waiting.reason for c in pod.status.container_statuses or [] if c.state and c.state.waiting]
+            states.append(f"{node}: {pod.metadata.name} {pod.status.phase} {','.join(w for w in waiting if w)}".rstrip())
+    return "; ".join(states)
 
 
 def exec_in(k8s, pod, command: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import etcd_healthy, has_kubernetes, kubernetes_whole, lb_pair_clean, vip_holder
+from chaos.cluster import etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.secrets import Secrets
 from provision.topology import WAN
 from selftests.lab.running import running_local_lab
@@ -153,7 +153,7 @@ def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
         # Restored means whole again, Kubernetes included (an API server back on its etcd
         # member, pods ready), before the next breakage is judged.
         if has_kubernetes(LAB):
-            LAB.wait_for("the Kubernetes cluster whole again", lambda: kubernetes_whole(LAB), 240, interval=2)
+            kubernetes_settled(LAB, 240)
     assert failed, f"breaking {breakage.promise} ({breakage.what}) was not caught"
     allowed = {breakage.promise, *breakage.affects}
     assert any(breakage.promise in p for p in failed.values()), f"breaking {breakage.promise} failed only {failed}"
