@@ -93,6 +93,14 @@ class RoleSpec(_Model):
     store_disk_gb: int | None = None
 
 
+class Carrier(_Model):
+    """Today's Debian package for a package of the documents' Debian 9 (DOC-06)."""
+
+    #: The package that does its job in the plan's Debian, or None when Debian has none.
+    package: str | None
+    why: str = Field(min_length=1)
+
+
 class Roles(_Model):
     gateway: RoleSpec
     loadbalancer: RoleSpec
@@ -210,6 +218,7 @@ class Plan(_Model):
     vagrant: Vagrant
     roles: Roles
     base_packages: tuple[str, ...]
+    carriers: dict[str, Carrier] = {}
     hosts: tuple[Host, ...] = Field(min_length=1)
     corosync: Corosync
     pacemaker: Pacemaker
@@ -261,12 +270,25 @@ class Plan(_Model):
     def role_packages(self, role: str) -> tuple[str, ...]:
         return getattr(self.roles, role).packages
 
-    def all_packages(self) -> tuple[str, ...]:
-        """The union of every role's packages and the base ones, sorted (image cache key)."""
+    def documents_packages(self) -> tuple[str, ...]:
+        """The union of every role's packages and the base ones, as the documents name them."""
         names = set(self.base_packages)
         for role in Roles.model_fields:
             names.update(self.role_packages(role))
         return tuple(sorted(names))
+
+    def debian_package(self, name: str) -> str | None:
+        """The package that carries the documents' ``name`` in the plan's Debian (None: none does)."""
+        carrier = self.carriers.get(name)
+        return name if carrier is None else carrier.package
+
+    def debian_packages(self, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """What to install for the documents' ``names``: their carriers, sorted, none left out twice."""
+        return tuple(sorted({p for n in names if (p := self.debian_package(n)) is not None}))
+
+    def all_packages(self) -> tuple[str, ...]:
+        """Every Debian package the plan's hosts get, sorted (image cache key)."""
+        return self.debian_packages(self.documents_packages())
 
     def with_upstream(self, resolvers: list[IPv4]) -> Plan:
         """The same plan with other upstream resolvers (the embedded provider's stub)."""

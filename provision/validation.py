@@ -247,7 +247,16 @@ def _cluster_sizes(plan: Plan) -> Iterator[Finding]:
         )
 
 
-RULES = (_networks, _subnet_overlaps, _hosts, _vip_and_pool, _address_overlaps, _cluster_sizes)
+
+
+def _carriers(plan: Plan) -> Iterator[Finding]:
+    named = set(plan.documents_packages())
+    for name in plan.carriers:
+        if name not in named:
+            yield _err(f"carriers.{name}", name, "no role and no base_packages name this package; remove the entry or fix its name")
+
+
+RULES = (_networks, _subnet_overlaps, _hosts, _vip_and_pool, _address_overlaps, _cluster_sizes, _carriers)
 
 
 def findings(plan: Plan) -> list[Finding]:

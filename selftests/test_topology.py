@@ -30,13 +30,17 @@ def test_plan_is_immutable():
         plan.vip.address = "192.168.4.21"  # type: ignore[misc]
 
 
-def test_all_packages_is_the_sorted_union_of_roles_and_base():
+def test_all_packages_is_the_sorted_union_of_roles_and_base_by_their_carriers():
     plan = topology.load()
     pkgs = plan.all_packages()
     assert list(pkgs) == sorted(set(pkgs))
     for role in ("gateway", "loadbalancer", "master", "worker", "gluster", "admin"):
-        assert set(plan.role_packages(role)) <= set(pkgs)
-    assert set(plan.base_packages) <= set(pkgs)
+        assert set(plan.debian_packages(plan.role_packages(role))) <= set(pkgs)
+    assert set(plan.debian_packages(plan.base_packages)) <= set(pkgs)
+    # resolvconf is carried by systemd-resolved, ntopng by nothing in Debian 12 (DOC-06)
+    assert "systemd-resolved" in pkgs and not {"resolvconf", "ntopng"} & set(pkgs)
+    assert {"resolvconf", "ntopng"} <= set(plan.documents_packages())
+    assert plan.debian_package("haproxy") == "haproxy" and plan.debian_package("ntopng") is None
 
 
 def test_with_upstream_replaces_only_the_resolvers():

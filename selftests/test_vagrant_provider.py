@@ -176,9 +176,9 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     monkeypatch.setattr(p, "run", run)
     packages(p, gw)
     install = calls[-1][-1]
-    from provision.providers.vagrant.boxbuild import NOT_IN_DEBIAN
-
-    wanted = {*PLAN.base_packages, *PLAN.role_packages("gateway")} - set(NOT_IN_DEBIAN)
+    # the plan's carriers, not the documents' names: no resolvconf (conflicts), no ntopng (none)
+    wanted = set(PLAN.debian_packages([*PLAN.base_packages, *PLAN.role_packages("gateway")]))
+    assert "systemd-resolved" in wanted and not {"resolvconf", "ntopng"} & wanted
     assert install.startswith("export DEBIAN_FRONTEND=noninteractive; apt-get update")
     assert set(install.split("--no-install-recommends ")[1].split()) == wanted - have
     assert len(p.changes) == 1 and set(p.changes[0].split(": installed ")[1].split(", ")) == wanted - have
@@ -186,6 +186,24 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     have |= wanted
     packages(p, gw)
     assert all(c[0] == "dpkg-query" for c in calls)  # nothing to install: no apt at all
+
+
+def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
+    """K8S-01 on a VM: br_netfilter and the sysctls take effect without a reboot."""
+    from provision import roles
+    from provision.providers.vagrant.converge import apply_boot_files
+    from provision.secrets import Secrets
+
+    p = VagrantProvider(PLAN)
+    calls: list[list[str]] = []
+    monkeypatch.setattr(p, "run", lambda host, argv, *, timeout=60, input=None: calls.append(argv) or Result(0, "", ""))
+    master = PLAN.masters[0]
+    apply_boot_files(p, master, roles.files_for(PLAN, master, Secrets.generate()))
+    assert calls == [["systemctl", "restart", "systemd-modules-load.service", "systemd-sysctl.service"]]
+    calls.clear()
+    lb = PLAN.loadbalancers[0]
+    apply_boot_files(p, lb, roles.files_for(PLAN, lb, Secrets.generate()))
+    assert calls == []  # nothing of the kind on a load balancer
 
 
 def test_lab_nics_get_the_plans_names_in_adapter_order():

@@ -37,6 +37,13 @@ def test_unknown_key(build, raw):
     assert "unknown key" in err.fix
 
 
+def test_carrier_of_a_package_no_role_names(build, raw):
+    raw["carriers"]["ntop"] = {"package": None, "why": "a typo of ntopng"}
+    err = refused(build, raw)
+    assert err.path == "carriers.ntop"
+    assert "no role" in err.fix
+
+
 def test_missing_key(build, raw):
     del raw["vip"]["address"]
     assert refused(build, raw).path == "vip.address"

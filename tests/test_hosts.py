@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from provision import topology
 from provision.providers.local.image import SKIPPED_IN_CONTAINERS
 from provision.roles.kubernetes import MODULES_FILE
 from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN
 
 K8S_SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-arptables")
+#: HOST-07: what the documents lay out as logical volumes, so each can grow.
+LVM_MOUNTS = ("/var", "/usr", "/tmp", "/opt")
 ROLE_PROMISE = {"gateway": "HOST-02", "loadbalancer": "HOST-03", "master": "HOST-04", "worker": "HOST-05", "gluster": "HOST-06"}
 
 
@@ -23,22 +26,51 @@ def not_in_containers(lab, why: str) -> None:
         pytest.skip(f"the hosts of this {lab.name} lab are containers: {why}")
 
 
+def assert_installed(plan, t, name: str, where: str) -> None:
+    """The documents' package ``name`` on a host, by its carrier in the plan's Debian."""
+    pkg = plan.debian_package(name)
+    carried = "" if pkg == name else f" (the carrier of the documents' {name})"
+    assert t.package(pkg).is_installed, f"{pkg}{carried} missing on {where}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One skipped case per documents' package that the plan's Debian does not carry."""
+    if "uncarried" not in metafunc.fixturenames:
+        return
+    plan = topology.load(metafunc.config.getoption("--plan"))
+    cases = []
+    for scope, names in [("base", plan.base_packages), *((r, plan.role_packages(r)) for r in ROLE_PROMISE)]:
+        for name in names:
+            if plan.debian_package(name) is None:
+                marks = pytest.mark.promise(ROLE_PROMISE.get(scope, "HOST-01"))
+                cases.append(pytest.param((name, plan.carriers[name].why), id=f"{scope}-{name}", marks=marks))
+    metafunc.parametrize("uncarried", cases)
+
+
 @pytest.mark.promise("HOST-01")
 def test_every_host_runs_the_planned_debian_with_sudo(plan, host, lab):
     for h in plan.hosts:
         t = host(h.name)
         assert t.system_info.distribution == "debian"
         assert t.system_info.codename == plan.versions.debian
-        for pkg in set(plan.base_packages) - _skipped_here(lab):
-            assert t.package(pkg).is_installed, f"{pkg} missing on {h.name}"
+        for name in set(plan.base_packages) - _skipped_here(lab):
+            if plan.debian_package(name) is not None:
+                assert_installed(plan, t, name, h.name)
 
 
 @pytest.mark.promise("HOST-01")
-def test_base_packages_a_container_cannot_use(plan, lab):
-    skipped = sorted(set(plan.base_packages) & _skipped_here(lab))
-    if skipped:
-        pytest.skip(f"the hosts are containers, which have no use for {', '.join(skipped)}: they share the machine's clock "
-                    "and have no cloud datasource")
+@pytest.mark.parametrize("name", SKIPPED_IN_CONTAINERS)
+def test_base_package_a_container_has_no_use_for(plan, host, lab, name):
+    if name not in plan.base_packages:
+        pytest.skip(f"the plan's base_packages do not name {name}")
+    not_in_containers(lab, f"{name} has no use there: they share the machine's clock and have no cloud datasource")
+    for h in plan.hosts:
+        assert_installed(plan, host(h.name), name, h.name)
+
+
+def test_documents_package_the_plans_debian_does_not_carry(uncarried):
+    name, why = uncarried
+    pytest.skip(f"{name} is not checked: {why}")
 
 
 #: flannel's VXLAN device, the CNI bridge and the pods' veth ends.
@@ -50,8 +82,9 @@ POD_NETWORK_LINKS = ("flannel.", "cni", "veth")
 def test_role_packages_and_nics(plan, host, lab, role):
     for h in plan.by_role(role):
         t = host(h.name)
-        for pkg in set(plan.role_packages(role)) - _skipped_here(lab):
-            assert t.package(pkg).is_installed, f"{pkg} missing on {h.name}"
+        for name in set(plan.role_packages(role)) - _skipped_here(lab):
+            if plan.debian_package(name) is not None:
+                assert_installed(plan, t, name, h.name)
         # Links the pod network makes on Kubernetes nodes are not NICs of the plan.
         ifnames = {i for i in t.interface.names() if i != "lo" and not i.startswith(POD_NETWORK_LINKS)}
         ifnames -= lab.management_nics(h)  # Vagrant's own NIC 1, which the lab never uses
@@ -80,9 +113,13 @@ def test_store_disk_and_lvm_layout(plan, host, lab):
     for g in plan.glusters:
         assert host(g.name).run("lsblk -o NAME,TYPE").stdout.count("disk") >= 2
     for h in plan.hosts:
-        lvs = host(h.name).check_output("lvs --noheadings -o lv_path")
-        for mount in ("/var", "/usr", "/tmp", "/opt"):
-            assert host(h.name).mount_point(mount).device.startswith("/dev/mapper/") or mount in lvs
+        t = host(h.name)
+        assert t.exists("lvs"), f"{h.name} has no LVM tools (lvm2), so no logical volumes"
+        volumes = set(t.check_output("lvs --noheadings -o lv_dm_path").split())
+        for mount in LVM_MOUNTS:
+            point = t.mount_point(mount)
+            assert point.exists, f"{mount} is not a file system of its own on {h.name}"
+            assert point.device in volumes, f"{mount} on {h.name} is {point.device}, not a logical volume ({sorted(volumes)})"
 
 
 @pytest.mark.promise("K8S-01")

@@ -25,7 +25,7 @@ SYSTEM_PACKAGES = (
     "iptables", "curl", "systemd-resolved", "openssh-server",
 )
 #: Plan packages that have no use in a container and slow its boot or build.
-SKIPPED_IN_CONTAINERS = ("cloud-init", "ntpsec", "resolvconf", "ntopng")
+SKIPPED_IN_CONTAINERS = ("cloud-init", "ntpsec")
 
 #: Debian enables these at install; no service may start in the base (own ids, own data).
 DISABLE = ("containerd", "corosync", "pacemaker", "etcd", "haproxy", "dnsmasq", "glusterd", "logd", "e2scrub_reap",

@@ -38,16 +38,9 @@ INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagran
                  "/opt/vagrant/embedded/gems/*/gems/vagrant-*/keys/vagrant.pub")
 
 
-#: The documents' resolvconf conflicts with systemd-resolved, which the lab's DHCP hosts use
-#: (networkd feeds it the lease's servers); systemd-resolved provides resolvconf's command.
-CONFLICTS = ("resolvconf",)
-#: Plan packages Debian 12 does not have (ntopng left Debian after bullseye): never installed,
-#: so the conformance suite reports them missing (HOST-02) instead of the build failing.
-NOT_IN_DEBIAN = ("ntopng",)
-
 
 def packages(plan: Plan) -> list[str]:
-    return sorted((set(image.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages())) - set(CONFLICTS) - set(NOT_IN_DEBIAN))
+    return sorted(set(image.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages()))
 
 
 def box_path(plan: Plan) -> Path:

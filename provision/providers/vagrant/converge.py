@@ -23,11 +23,10 @@ APT_TIMEOUT_S = 1800
 
 
 def packages(p, host: Host) -> None:
-    """The documents' image packages and the role's, from Debian's mirrors, through
-    Vagrant's NAT NIC (the lab NICs have no route out before the gateway is up)."""
-    from provision.providers.vagrant.boxbuild import NOT_IN_DEBIAN
-
-    wanted = [pkg for pkg in (*p.plan.base_packages, *p.plan.role_packages(host.role)) if pkg not in NOT_IN_DEBIAN]
+    """The documents' image packages and the role's (their carriers in the plan's Debian),
+    from Debian's mirrors, through Vagrant's NAT NIC (the lab NICs have no route out before
+    the gateway is up)."""
+    wanted = p.plan.debian_packages([*p.plan.base_packages, *p.plan.role_packages(host.role)])
     missing = [pkg for pkg in wanted if not p.run(host.name, ["dpkg-query", "-W", "-f=${Status}", pkg], timeout=30)
                .stdout.endswith("installed")]
     if not missing:
@@ -79,11 +78,26 @@ def lab_nic_names(p, host: Host) -> None:
             p.changed(f"{host.name}: renamed {name} to {want}")
 
 
+#: Files systemd applies at boot only; the roles write them after this boot (K8S-01's module
+#: and sysctls on Kubernetes nodes), so they are applied at once as well.
+BOOT_APPLIED = {"/etc/modules-load.d/": "systemd-modules-load.service", "/etc/sysctl.d/": "systemd-sysctl.service"}
+
+
+def apply_boot_files(p, host: Host, files: list[File]) -> None:
+    units = sorted({unit for f in files for prefix, unit in BOOT_APPLIED.items() if f.path.startswith(prefix)})
+    if units:
+        res = p.run(host.name, ["systemctl", "restart", *units], timeout=60)
+        if not res.ok:
+            raise ProviderError(f"{host.name}: applying {', '.join(units)} failed: {res.stderr.strip()}")
+
+
 def host_files(p, host: Host, secrets: Secrets) -> None:
     lab_nic_names(p, host)
-    for f in [*network_files(p, host), *roles.files_for(p.plan, host, secrets)]:
+    files = [*network_files(p, host), *roles.files_for(p.plan, host, secrets)]
+    for f in files:
         if p.write(host.name, f.path, f.content, f.mode):
             p.changed(f"{host.name}: wrote {f.path}")
+    apply_boot_files(p, host, files)
     if host.role == "gateway" and p.run(host.name, ["systemctl", "is-enabled", "systemd-resolved"], timeout=20).stdout.strip() != "masked":
         # the gateway resolves through its own dnsmasq, with no resolved beside it
         p.run(host.name, ["systemctl", "mask", "--now", "systemd-resolved"], timeout=60)
