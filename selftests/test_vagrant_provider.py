@@ -234,3 +234,16 @@ def test_the_smoke_plan_is_four_small_vms_and_valid(tmp_path):
     assert {getattr(plan.roles, h.role).memory_mb for h in plan.hosts} == {MEMORY_MB}
     warnings = {w.path for w in validate(plan, source=str(path))}
     assert warnings == {"hosts"}  # one master, no Gluster: said, not refused
+
+
+def test_the_box_lays_out_its_logical_volumes_in_one_piece_each():
+    """HOST-07 in our box: each volume's extents, read from lvs, become a loop offset."""
+    from provision.providers.vagrant import boxbuild
+
+    found = boxbuild.volume_extents("  opt /dev/loop0p2:1152-1215\n  usr /dev/loop0p2:0-639\n")
+    assert found == {"opt": (1152, 64), "usr": (0, 640)}
+    with pytest.raises(ProviderError, match="usr is not one contiguous range"):
+        boxbuild.volume_extents("  usr /dev/loop0p2:0-9 /dev/loop0p2:20-29\n")
+    fstab = boxbuild.fstab().splitlines()
+    assert fstab[0].startswith(f"LABEL={boxbuild.LABEL} / ")
+    assert [line.split()[:2] for line in fstab[1:]] == [[f"/dev/mapper/uh-{lv}", f"/{lv}"] for lv in ("usr", "var", "tmp", "opt")]

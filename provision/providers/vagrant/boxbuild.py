@@ -24,14 +24,23 @@ from provision.vagrant_data import VIRTUALBOX_IFNAMES
 FILES = Path(__file__).with_name("box")
 CACHE = Path("/var/cache/underhood/boxes")
 #: What a VM needs besides what a container has: a kernel, a boot loader, udev, sudo.
-VM_PACKAGES = ("linux-image-amd64", "grub-pc", "udev", "sudo", "initramfs-tools", "e2fsprogs")
+VM_PACKAGES = ("linux-image-amd64", "grub-pc", "udev", "sudo", "initramfs-tools", "e2fsprogs", "lvm2")
 #: Host tools the assembly calls, and the Debian package of each.
 TOOLS = {"mmdebstrap": "mmdebstrap", "sfdisk": "fdisk", "partx": "util-linux", "losetup": "mount",
-         "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils"}
+         "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "lvm": "lvm2"}
 LABEL = "underhood-root"
-DISK_GB = 4
+DISK_GB = 8
+ROOT_MB = 1024
+#: HOST-07: the documents' logical volumes (MiB), in the volume group VG on the disk's second
+#: partition; the rest of the group stays free, so each of them can grow (lvextend -r).
+VG = "uh"
+VOLUMES = {"usr": 2560, "var": 1536, "tmp": 512, "opt": 256}
+#: The build machine may have no device-mapper (this project's has none): LVM writes the
+#: metadata only, no activation, and each volume is reached as a loop device at its offset.
+#: No metadata backup on this machine either: the group is the box's.
+LVM_CONFIG = "global/activation=0 backup/backup=0 backup/archive=0"
 #: Bump when the recipe changes, so cached boxes are rebuilt.
-RECIPE = "1"
+RECIPE = "2"
 #: Where Vagrant installations keep the well-known insecure key (replaced on first `up`).
 INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
                  "/opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub",
@@ -68,7 +77,7 @@ def configure(root: Path, key: Path) -> None:
     management NIC, no lab daemon running before the roles configure it."""
     (root / "etc/hostname").write_text("underhood\n")
     (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
-    (root / "etc/fstab").write_text(f"LABEL={LABEL} / ext4 errors=remount-ro 0 1\n")
+    (root / "etc/fstab").write_text(fstab())
     # mmdebstrap leaves this machine's resolver here; the lab's hosts ask resolved (the
     # gateway's converge writes its own file over the link).
     (root / "etc/resolv.conf").unlink(missing_ok=True)
@@ -109,24 +118,77 @@ def configure(root: Path, key: Path) -> None:
     _sh("systemctl", f"--root={root}", "mask", "e2scrub_reap.service", what="mask e2scrub_reap")
 
 
+def fstab() -> str:
+    # the initramfs mounts /usr (merged /usr holds init) after udev has activated the group
+    lines = [f"LABEL={LABEL} / ext4 errors=remount-ro 0 1"]
+    lines += [f"/dev/mapper/{VG}-{lv} /{lv} ext4 defaults 0 2" for lv in VOLUMES]
+    return "\n".join(lines) + "\n"
+
+
+def _lvm(*argv: str, pv: str, what: str) -> str:
+    # --devices: LVM sees the box's partition only, never a disk of this machine
+    return _sh("lvm", *argv, "--devices", pv, "--config", LVM_CONFIG, what=what)
+
+
+def volume_extents(lvs_output: str) -> dict[str, tuple[int, int]]:
+    """(first extent, extent count) of each volume from `lvs -o lv_name,seg_pe_ranges`;
+    a volume in more than one piece is refused (they are made one after another)."""
+    extents: dict[str, tuple[int, int]] = {}
+    for line in lvs_output.splitlines():
+        if not line.strip():
+            continue
+        name, ranges = line.split(maxsplit=1)
+        if name in extents or " " in ranges.strip() or ranges.count(":") != 1:
+            raise ProviderError(f"box: logical volume {name} is not one contiguous range ({ranges})")
+        first, last = (int(x) for x in ranges.split(":")[1].split("-"))
+        extents[name] = (first, last - first + 1)
+    return extents
+
+
+def logical_volumes(pv: str) -> dict[str, tuple[int, int]]:
+    """HOST-07's volume group on ``pv``: each volume's (byte offset in the partition, size)."""
+    _lvm("pvcreate", "-q", "-y", pv, pv=pv, what="physical volume")
+    _lvm("vgcreate", "-q", VG, pv, pv=pv, what="volume group")
+    for lv, size in VOLUMES.items():
+        # -Zn: zeroing needs an active volume; mkfs writes what the file system needs
+        _lvm("lvcreate", "-q", "-y", "-an", "-Zn", "-L", f"{size}m", "-n", lv, VG, pv=pv, what=f"logical volume {lv}")
+    start, extent = (int(x.rstrip("B")) for x in _lvm("pvs", "--noheadings", "--units", "b", "-o", "pe_start,vg_extent_size",
+                                                        pv, pv=pv, what="extents").split())
+    found = volume_extents(_lvm("lvs", "--noheadings", "-o", "lv_name,seg_pe_ranges", VG, pv=pv, what="volumes"))
+    return {lv: (start + first * extent, count * extent) for lv, (first, count) in found.items()}
+
+
 def assemble(root: Path, raw: Path) -> None:
-    """A BIOS-bootable raw disk: one ext4 partition with the tree, GRUB on it."""
+    """A BIOS-bootable raw disk: an ext4 root partition with GRUB on it, and LVM on the
+    second partition for /usr, /var, /tmp and /opt (HOST-07)."""
     with open(raw, "wb") as f:
         f.truncate(DISK_GB * 2**30)
-    _sh("sh", "-c", f"echo 'start=2048, type=83, bootable' | sfdisk -q {raw}", what="partition")
+    layout = f"start=2048, size={ROOT_MB}MiB, type=83, bootable\ntype=8e\n"
+    _sh("sh", "-c", f"printf '{layout}' | sfdisk -q {raw}", what="partition")
     loop = _sh("losetup", "-fP", "--show", str(raw), what="loop device").strip()
     mnt = raw.with_suffix(".mnt")
     with ExitStack() as undo:
         undo.callback(subprocess.run, ["losetup", "-d", loop], capture_output=True)
-        part = f"{loop}p1"
+        part, pv = f"{loop}p1", f"{loop}p2"
         if not Path(part).exists():  # no udev here: -P makes no partition node
-            _sh("partx", "-a", loop, what="partition node")
+            _sh("partx", "-a", loop, what="partition nodes")
             undo.callback(subprocess.run, ["partx", "-d", loop], capture_output=True)
+        volumes = {}
+        for lv, (offset, size) in logical_volumes(pv).items():
+            volumes[lv] = _sh("losetup", "-f", "--show", "--offset", str(offset), "--sizelimit", str(size), pv,
+                              what=f"loop device of {lv}").strip()
+            undo.callback(subprocess.run, ["losetup", "-d", volumes[lv]], capture_output=True)
         _sh("mkfs.ext4", "-q", "-L", LABEL, part, what="file system")
+        for lv, dev in volumes.items():
+            _sh("mkfs.ext4", "-q", dev, what=f"file system on {lv}")
         mnt.mkdir(exist_ok=True)
         _sh("mount", part, str(mnt), what="mount")
         undo.callback(subprocess.run, ["umount", "-R", str(mnt)], capture_output=True)
+        for lv, dev in volumes.items():
+            (mnt / lv).mkdir()
+            _sh("mount", dev, str(mnt / lv), what=f"mount {lv}")
         _sh("cp", "-a", f"{root}/.", str(mnt), what="copy the tree")
+        (mnt / "tmp").chmod(0o1777)
         for d in ("dev", "proc", "sys"):
             _sh("mount", "--bind", f"/{d}", str(mnt / d), what=f"bind {d}")
         _sh("chroot", str(mnt), "grub-install", "--target=i386-pc", "--boot-directory=/boot", loop, what="grub-install")

@@ -35,7 +35,7 @@ MANAGEMENT_CIDR = "198.18.121.0/24"
 BOX_NAME = "underhood/smoke"
 MEMORY_MB = 512
 APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
-       "dnsmasq-base", "fdisk", "mmdebstrap")
+       "dnsmasq-base", "fdisk", "mmdebstrap", "lvm2")
 #: The host-level conformance tests of the four hosts.
 TESTS = ("tests/test_hosts.py", "tests/test_network.py", "tests/test_loadbalancer.py")
 
