@@ -1,4 +1,5 @@
-"""Fixtures of the chaos suite: the running lab, timelines, recorded recovery figures."""
+"""Fixtures of the chaos suite: timelines, recorded recovery figures, the cluster settled after
+every scenario (the lab and its hosts come from the underhood plugin)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,9 @@ import statistics
 
 import pytest
 
-from chaos.cluster import has_kubernetes, kubernetes_settled
-from chaos.deadlines import Deadlines, deadlines
 from chaos.timeline import REPORTS, Timeline
-from tests import conftest as _conformance
-
-# The same fixtures as the conformance suite.
-lab = _conformance.lab
-host = _conformance.host
+from provision.deadlines import Deadlines, deadlines
+from provision.facts import has_kubernetes, kubernetes_settled
 
 _FIGURES: dict[str, list[float]] = {}
 

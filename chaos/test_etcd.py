@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.cluster import etcd_healthy, etcd_leader, etcd_status
 from chaos.conftest import record
 from chaos.history import Op, check
-from chaos.probe import Probe
 from chaos.timeline import REPORTS
+from provision.facts import etcd_healthy, etcd_leader, etcd_status
+from provision.probe import Probe
 from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
+from provision.pytest_plugin import needs
 from provision.roles.master import etcd_endpoints
-from tests.conftest import needs
 
 KEYS = ["/underhood/chaos/a", "/underhood/chaos/b", "/underhood/chaos/c"]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from chaos.conftest import record
-from chaos.probe import Probe
 from chaos.timeline import REPORTS
-from tests.conftest import needs
+from provision.probe import Probe
+from provision.pytest_plugin import needs
 
 MOUNT = "/mnt/underhood-chaos-sto06"
 FILE = "sto-06.log"

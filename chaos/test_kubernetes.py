@@ -10,11 +10,11 @@ import io
 
 import pytest
 
-from chaos.cluster import has_kubernetes, kubectl_json, vip_holder
 from chaos.conftest import record
-from chaos.probe import Probe
 from chaos.timeline import REPORTS
-from tests.conftest import needs
+from provision.facts import has_kubernetes, kubectl_json, vip_holder
+from provision.probe import Probe
+from provision.pytest_plugin import needs
 
 ADMIN_SOCK = "/run/haproxy/admin.sock"
 

@@ -8,11 +8,11 @@ import warnings
 
 import pytest
 
-from chaos.cluster import lb_pair_clean, vip_holder
 from chaos.conftest import record
-from chaos.probe import Probe
 from chaos.timeline import REPORTS
-from tests.conftest import needs
+from provision.facts import lb_pair_clean, vip_holder
+from provision.probe import Probe
+from provision.pytest_plugin import needs
 
 RUNS = int(os.environ.get("CHAOS_VIP_RUNS", "3"))
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import SETTLE_S, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean
-from chaos.probe import Probe
 from chaos.test_etcd import audit, client, ok_writes_after
 from chaos.test_gluster import heal_pending
 from chaos.test_loadbalancer import ok_times, vip_probe
+from provision.facts import SETTLE_S, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean
+from provision.probe import Probe
+from provision.pytest_plugin import needs
 from provision.topology import etcd_fault_tolerance
-from tests.conftest import needs
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Command line: `python -m provision VERB` (only verbs that work are listed)."""
+"""Command line: `underhood VERB`, also `python -m provision VERB` (only verbs that work are listed)."""
 
 from __future__ import annotations
 
@@ -139,10 +139,19 @@ def _shell(args: argparse.Namespace, console: Console) -> int:
     return subprocess.call(_provider(args).shell_argv(args.host, args.command or ["bash", "-l"]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provision", description="Build and inspect the underhood lab.")
-    parser.add_argument("--plan", default=None, help="plan file (default: provision/lab.yaml)")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+def _prog() -> str:
+    """The name the user typed: the console script, or `python -m provision`."""
+    return "python -m provision" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line, every verb with its options."""
+    from provision.version import version
+
+    cli = argparse.ArgumentParser(prog=_prog(), description="Build and inspect the underhood lab.")
+    cli.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    cli.add_argument("--plan", default=None, help="plan file (default: provision/lab.yaml)")
+    sub = cli.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = sub.add_parser("check", help="validate the plan and print it with the documents' errata")
     p.add_argument("--plan", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.set_defaults(func=_check)
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("vagrant-data", help="every VM of the plan as JSON: what the Vagrantfile reads")
     v.set_defaults(func=_vagrant_data)
     v = sub.add_parser("report", help="write reports/index.html from the recorded runs")
-    v.add_argument("--reports", default=str(Path(__file__).resolve().parents[1] / "reports"), help="the reports directory")
+    v.add_argument("--reports", default="reports", help="the reports directory (default: reports/ here, where the suites write)")
     v.set_defaults(func=_report)
     v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a Gluster node")
     provider_options(v)
@@ -186,7 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("host")
     v.add_argument("command", nargs=argparse.REMAINDER)
     v.set_defaults(func=_shell)
-    args = parser.parse_args(argv)
+    return cli
+
+
+def verbs() -> list[str]:
+    """Every verb of the command line, in the order --help lists them."""
+    action = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(action.choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     console = Console()
     try:
         return args.func(args, console)

@@ -16,8 +16,9 @@ from provision.providers.local import LocalProvider, image
 from provision.providers.local.container import CGROUP_ROOT
 from provision.providers.local.pipeline import Pipeline
 from provision.providers.local.system import remove_tree
+from provision.version import version
 
-REPORT = Path(__file__).resolve().parents[1] / "reports" / "bench.json"
+REPORT = Path("reports") / "bench.json"
 
 
 def lab_memory_mib(p: LocalProvider) -> dict[str, float]:
@@ -46,7 +47,7 @@ def main() -> None:
                     help="also remove the cached base image, Kubernetes binaries, images and Go caches, and measure a cold build")
     args = ap.parse_args()
     p = LocalProvider(topology.load())
-    figures: dict[str, object] = {}
+    figures: dict[str, object] = {"underhood": version()}
     p.down()
     if args.cold:
         remove_tree(image.image_dir(p.plan))

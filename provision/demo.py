@@ -22,8 +22,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from chaos.cluster import etcd_healthy, etcd_leader, vip_holder
-from chaos.probe import Probe
+from provision.facts import etcd_healthy, etcd_leader, vip_holder
+from provision.probe import Probe
 
 SPARK = "▁▂▃▄▅▆▇█"
 WINDOW_S = 30

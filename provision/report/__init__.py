@@ -13,10 +13,11 @@ from pathlib import Path
 
 import jinja2
 
-from chaos.deadlines import deadlines
+from provision.deadlines import deadlines
 from provision.promises import errata, promises
 from provision.report.diagram import svg
 from provision.topology import Plan
+from provision.version import version
 
 ORDER = {"failed": 0, "passed": 1, "skipped": 2, "not covered": 3}
 
@@ -63,10 +64,13 @@ def build(plan: Plan, reports: Path) -> Path:
         for cells in table.values():
             counts[cells.get(prov, Cell()).status] += 1
         summary[prov] = counts
+    # which underhood produced each run, and this page
+    runs_by = sorted({json.loads(path.read_text()).get("underhood", "unrecorded") for path in (reports / "promises").glob("*.json")})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)), autoescape=True)
     html = env.get_template("index.html.j2").render(
         plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
         recovery=recovery, scenarios=scenarios, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
+        version=version(), runs_by=runs_by,
     )
     out = reports / "index.html"
     out.write_text(html)

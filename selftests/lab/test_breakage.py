@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.cluster import etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
+from provision.facts import etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.secrets import Secrets
 from provision.topology import WAN
 from selftests.lab.running import running_local_lab

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
-from chaos.cluster import lb_pair_clean
 from provision import topology
 from provision.errors import ProviderError
+from provision.facts import lb_pair_clean
 from provision.providers.local import LocalProvider
 from provision.waiting import until
 from selftests.test_report import CHROMIUM_FLAGS

@@ -8,7 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from chaos.agents import source
+from provision.agents import source
 from provision.waiting import until
 
 

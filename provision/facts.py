@@ -1,4 +1,4 @@
-"""What the chaos scenarios ask of the lab's clusters: who holds what, is it whole again."""
+"""What is asked of the lab's clusters, by chaos, talk mode and the self-tests: who holds what, is it whole again."""
 
 from __future__ import annotations
 

@@ -1,0 +1,223 @@
+"""The pytest plugin `underhood`: options, the promise marker, the promise coverage report and
+the fixtures every suite against the lab uses (plan, lab, host, k8s).
+
+Registered by entry point (pytest11), so it loads wherever underhood is installed; a
+repository of one's own writes `@pytest.mark.promise("LB-06")` tests against the lab and runs
+`pytest -p underhood`. The project's own conftest.py asks for the same plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provision import promises as _promises
+from provision import topology
+from provision.errors import UnderhoodError
+from provision.version import version
+
+__all__ = ["needs", "reports_dir"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("underhood")
+    group.addoption("--plan", default=None, help="the plan file (default: the plan underhood ships, provision/lab.yaml)")
+    group.addoption(
+        "--provider",
+        default=os.environ.get("LAB_PROVIDER", "auto"),
+        help="which lab to check: local, vagrant, existing or auto (also LAB_PROVIDER)",
+    )
+    group.addoption("--inventory", default=os.environ.get("LAB_INVENTORY"), help="the existing provider's inventory file")
+    group.addoption("--allow-chaos", action="store_true", help="let chaos scenarios break an existing lab")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "promise(*ids): the PROMISES.md promises this test checks")
+    from provision.providers import choose
+
+    try:
+        provider = choose(config.getoption("--provider"))
+    except UnderhoodError:
+        provider = config.getoption("--provider")
+    config._underhood_coverage = _promises.Coverage(provider=provider, inventory=config.getoption("--inventory"))
+    config.pluginmanager.register(_PromiseRecorder(config._underhood_coverage), "underhood-promises")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"underhood {version()}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # JUnit's <properties> say which underhood produced the results. The public fixture
+    # (record_testsuite_property) does not work under xdist; the controller's LogXML does.
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:
+        return
+    xml = session.config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.add_global_property("underhood_version", version())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in item.iter_markers("promise"):
+            if not mark.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.promise needs at least one promise ID")
+            bad = _promises.unknown(mark.args)
+            if bad:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: unknown promise ID(s) {', '.join(bad)}; use an ID of provision/promises.yaml"
+                )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    ids = [pid for mark in item.iter_markers("promise") for pid in mark.args]
+    if ids:
+        # user_properties travel to the xdist controller and into junit.xml.
+        report.user_properties.append(("promises", ",".join(ids)))
+    return report
+
+
+class _PromiseRecorder:
+    """Collects each promise-marked test's outcome (on the xdist controller too)."""
+
+    def __init__(self, coverage: _promises.Coverage) -> None:
+        self.coverage = coverage
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        ids = dict(report.user_properties).get("promises")
+        if not ids:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            reason = ""
+            if report.skipped and isinstance(report.longrepr, tuple):
+                reason = report.longrepr[2].removeprefix("Skipped: ")
+            self.coverage.record(ids.split(","), report.nodeid, report.outcome, reason)
+
+
+def reports_dir(config: pytest.Config) -> Path:
+    """Where every suite writes its results: `reports/` beside the run's rootdir."""
+    return config.rootpath / "reports"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    cov: _promises.Coverage = config._underhood_coverage
+    if not cov.results:
+        return
+    data = cov.as_json()
+    data["suite"] = _suite_name(config)
+    data["underhood"] = version()
+    reports = reports_dir(config)
+    reports.mkdir(exist_ok=True)
+    (reports / "promises.json").write_text(json.dumps(data, indent=2))
+    # one file per suite and provider, merged by `underhood report`
+    runs = reports / "promises"
+    runs.mkdir(exist_ok=True)
+    (runs / f"{cov.provider}-{data['suite']}.json").write_text(json.dumps(data, indent=2))
+    tr = terminalreporter
+    tr.section(f"promise coverage (provider: {cov.provider})")
+    for row in data["promises"]:
+        outcomes = [t["outcome"] for t in row["tests"]]
+        counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped") if o in outcomes)
+        reasons = {t["reason"] for t in row["tests"] if t["reason"]}
+        extra = f"  ({'; '.join(sorted(reasons))})" if reasons else ""
+        tr.write_line(f"{row['id']:<8} {row['status']:<12} {counts or 'no test'}{extra}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(data["summary"].items()))
+    tr.write_line(f"promises: {summary}; written to {reports / 'promises.json'}")
+
+
+def _suite_name(config: pytest.Config) -> str:
+    """The suite a run belongs to (tests, chaos, selftests): the first directory under the
+    rootdir of the paths it was given."""
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        try:
+            parts = path.relative_to(config.rootpath).parts
+        except ValueError:
+            continue
+        if len(parts) > 1 or (parts and path.is_dir()):
+            return parts[0]
+    return "tests"
+
+
+@pytest.fixture(scope="session")
+def plan(pytestconfig: pytest.Config) -> topology.Plan:
+    """The plan under test, loaded and validated once."""
+    return topology.load(pytestconfig.getoption("--plan"))
+
+
+@pytest.fixture(scope="session")
+def lab(plan: topology.Plan, pytestconfig: pytest.Config):
+    """The provider of the running lab; skips the test when no lab is up."""
+    from provision import providers
+
+    try:
+        provider = providers.get(pytestconfig.getoption("--provider"), plan, inventory=pytestconfig.getoption("--inventory"),
+                                 allow_chaos=pytestconfig.getoption("--allow-chaos"), plan_file=pytestconfig.getoption("--plan"))
+        if provider.name == "existing":
+            provider.check_reachable()
+    except UnderhoodError as exc:
+        if pytestconfig.getoption("--provider") == "existing":
+            pytest.exit(str(exc), returncode=2)  # a bad inventory: say so once, before any test runs
+        pytest.skip(f"no provider: {exc}")
+    if not provider.is_up():
+        pytest.skip(f"no lab is up ({provider.name} provider): run `tox -e provision` first")
+    return provider
+
+
+@pytest.fixture(scope="session")
+def host(lab) -> Callable[[str], Any]:
+    """host(name) -> a testinfra Host on that lab host."""
+    from provision import hostaccess
+
+    cache: dict[str, object] = {}
+
+    def _get(name: str):
+        if name not in cache:
+            cache[name] = hostaccess.host(lab, name)
+        return cache[name]
+
+    return _get
+
+
+def needs(lab, capability: str, why: str) -> None:
+    """Skip, with the reason, where this lab's provider cannot offer ``capability``."""
+    if capability not in lab.capabilities:
+        pytest.skip(f"the {lab.name} provider cannot show this: {why}")
+
+
+@pytest.fixture(scope="session")
+def k8s(lab) -> Iterator[Any]:
+    """A Kubernetes API client as the cluster's admin, through the VIP, from the admin host
+    (documents' jump host); skips when this lab has no Kubernetes."""
+    from provision import kubeclient
+
+    needs(lab, "kubernetes", "it builds no Kubernetes cluster")
+    try:
+        with kubeclient.connect(lab) as client:
+            vip, masters = str(lab.plan.vip.address), len(lab.plan.masters)
+            answers: list[str] = []
+
+            def every_api_server_ready() -> bool:
+                answers[:] = kubeclient.unready_answers(client.tunnel_port, vip, masters)
+                return not answers
+
+            try:
+                lab.wait_for("every API server behind the VIP ready", every_api_server_ready, 30, interval=5)
+            except UnderhoodError:
+                # One API server in three holding requests makes every test wait on it; say
+                # so once, as the reason each Kubernetes test fails.
+                pytest.fail(f"the API behind the VIP is not whole: /readyz answered {answers}")
+            yield client
+    except kubeclient.NoCluster as exc:
+        pytest.skip(str(exc))
