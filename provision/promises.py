@@ -46,6 +46,26 @@ def unknown(ids: Iterable[str]) -> list[str]:
     return [i for i in ids if i not in known]
 
 
+#: A promise's statuses, worst first: passed only when every test of it ran and passed.
+STATUSES = ("failed", "partial", "skipped", "passed", "not covered")
+
+
+def verdict(outcomes: Iterable[str]) -> str:
+    """A promise's status from the outcomes of its tests: failed if any failed (a setup or
+    teardown error counts), passed only if all passed, partial when some passed and others
+    skipped, skipped when none ran, not covered when it has no test."""
+    seen = set(outcomes)
+    if not seen:
+        return "not covered"
+    if "failed" in seen:
+        return "failed"
+    if seen == {"passed"}:
+        return "passed"
+    if "passed" in seen:
+        return "partial"
+    return "skipped"
+
+
 @dataclass
 class Coverage:
     """Outcomes of the tests that name each promise, during one run."""
@@ -59,14 +79,7 @@ class Coverage:
             self.results.setdefault(pid, []).append((test, outcome, reason))
 
     def status(self, pid: str) -> str:
-        outcomes = {o for _, o, _ in self.results.get(pid, [])}
-        if not outcomes:
-            return "not covered"
-        if "failed" in outcomes:
-            return "failed"
-        if "passed" in outcomes:
-            return "passed"
-        return "skipped"
+        return verdict(o for _, o, _ in self.results.get(pid, []))
 
     def as_json(self) -> dict:
         rows = []

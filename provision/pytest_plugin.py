@@ -96,7 +96,9 @@ class _PromiseRecorder:
         ids = dict(report.user_properties).get("promises")
         if not ids:
             return
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        # the call's outcome; a setup that did not pass instead; a teardown that failed (a
+        # restore, the lab not settling) on top, against the same promises
+        if report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed):
             reason = ""
             if report.skipped and isinstance(report.longrepr, tuple):
                 reason = report.longrepr[2].removeprefix("Skipped: ")

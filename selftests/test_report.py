@@ -26,8 +26,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def reports(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("reports")
     (d / "promises").mkdir()
-    for suite, entries in {"tests": [("NET-01", "passed", ""), ("HOST-07", "skipped", "no disks")],
-                           "chaos": [("LB-06", "passed", ""), ("NET-01", "failed", "")]}.items():
+    for suite, entries in {"tests": [("NET-01", "passed", ""), ("HOST-07", "skipped", "no disks"), ("LB-03", "passed", "")],
+                           "chaos": [("LB-06", "passed", ""), ("NET-01", "failed", ""), ("LB-03", "skipped", "no pair")]}.items():
         cov = Coverage(provider="local")
         for pid, outcome, reason in entries:
             cov.record([pid], f"{suite}/test_{pid}", outcome, reason)
@@ -45,10 +45,11 @@ def reports(tmp_path_factory) -> Path:
     return d
 
 
-def test_merge_takes_the_worst_outcome_per_provider(reports):
+def test_merge_judges_every_suites_tests_together(reports):
     providers, table = merge_runs(reports / "promises")
     assert providers == ["local"]
     assert table["NET-01"]["local"].status == "failed"  # failed in chaos, passed in tests
+    assert table["LB-03"]["local"].status == "partial"  # passed in tests, skipped in chaos
     assert table["HOST-07"]["local"].status == "skipped"
     assert table["LB-06"]["local"].status == "passed"
     assert "local" not in table["SEC-06"] or table["SEC-06"]["local"].status == "not covered"
@@ -60,6 +61,7 @@ def test_page_is_self_contained_with_a_row_per_promise(reports):
     assert "data:image/png;base64," in html and "<svg" in html
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not need a network"
     assert "6.80 s" in html and "DOC-03" in html
+    assert re.search(r'<tr data-promise="LB-03">.*?<td class="partial">partial', html, re.S)
 
 
 def test_page_in_a_headless_browser(reports):

@@ -14,12 +14,12 @@ from pathlib import Path
 import jinja2
 
 from provision.deadlines import deadlines
-from provision.promises import errata, promises
+from provision.promises import STATUSES, errata, promises, verdict
 from provision.report.diagram import svg
 from provision.topology import Plan
 from provision.version import version
 
-ORDER = {"failed": 0, "passed": 1, "skipped": 2, "not covered": 3}
+ORDER = {status: rank for rank, status in enumerate(STATUSES)}
 
 
 @dataclass
@@ -29,7 +29,8 @@ class Cell:
 
 
 def merge_runs(directory: Path) -> tuple[list[str], dict[str, dict[str, Cell]]]:
-    """Per promise and provider: the worst-to-best merge of every suite's outcome."""
+    """Per promise and provider: every suite's tests of it, and the verdict on all of them
+    together (passed in one suite and skipped in another is partial)."""
     table: dict[str, dict[str, Cell]] = {pid: {} for pid in promises()}
     providers: list[str] = []
     for path in sorted(directory.glob("*.json")):
@@ -40,8 +41,7 @@ def merge_runs(directory: Path) -> tuple[list[str], dict[str, dict[str, Cell]]]:
         for row in run["promises"]:
             cell = table.setdefault(row["id"], {}).setdefault(prov, Cell())
             cell.tests += [dict(t, suite=run.get("suite", "")) for t in row["tests"]]
-            if row["status"] != "not covered" and ORDER[row["status"]] < ORDER[cell.status]:
-                cell.status = row["status"]
+            cell.status = verdict(t["outcome"] for t in cell.tests)
     return providers, table
 
 
