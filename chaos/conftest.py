@@ -11,8 +11,12 @@ import pytest
 from chaos.timeline import REPORTS, Timeline
 from provision.deadlines import Deadlines, deadlines
 from provision.facts import has_kubernetes, kubernetes_settled
+from provision.pytest_plugin import require_lab
 
 _FIGURES: dict[str, list[float]] = {}
+
+# no lab up: one line and a failed run, before any scenario
+pytest_sessionstart = require_lab
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from provision import topology
 from provision.errors import UnderhoodError
 from provision.version import version
 
-__all__ = ["needs", "reports_dir"]
+__all__ = ["needs", "open_lab", "reports_dir", "require_lab"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--inventory", default=os.environ.get("LAB_INVENTORY"), help="the existing provider's inventory file")
     group.addoption("--allow-chaos", action="store_true", help="let chaos scenarios break an existing lab")
+    group.addoption("--allow-absent", action="store_true",
+                    help="skip the tests that need a lab when none is up, instead of failing the run (CI plumbing)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -158,23 +160,54 @@ def plan(pytestconfig: pytest.Config) -> topology.Plan:
     return topology.load(pytestconfig.getoption("--plan"))
 
 
-@pytest.fixture(scope="session")
-def lab(plan: topology.Plan, pytestconfig: pytest.Config):
-    """The provider of the running lab; skips the test when no lab is up."""
+class LabAbsent(UnderhoodError):
+    """No lab is up where the run looks for one."""
+
+
+def open_lab(config: pytest.Config, plan: topology.Plan | None = None):
+    """The provider of the running lab, as the options name it. Raises UnderhoodError with
+    one line when the provider cannot be had, LabAbsent when it has no lab up."""
     from provision import providers
 
+    plan = plan or topology.load(config.getoption("--plan"))
+    provider = providers.get(config.getoption("--provider"), plan, inventory=config.getoption("--inventory"),
+                             allow_chaos=config.getoption("--allow-chaos"), plan_file=config.getoption("--plan"))
+    if provider.name == "existing":
+        provider.check_reachable()
+    if not provider.is_up():
+        raise LabAbsent(f"no lab is up ({provider.name} provider): run `tox -e provision` first (or pass --allow-absent to skip)")
+    return provider
+
+
+def require_lab(session: pytest.Session) -> None:
+    """A suite against the lab (a conftest's pytest_sessionstart): no lab, or one that cannot
+    be reached, ends the run at once with one line and a non-zero status, never a green
+    run of skips. Checked once, on the xdist controller."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("--allow-absent") or config.getoption("--collect-only"):
+        return
     try:
-        provider = providers.get(pytestconfig.getoption("--provider"), plan, inventory=pytestconfig.getoption("--inventory"),
-                                 allow_chaos=pytestconfig.getoption("--allow-chaos"), plan_file=pytestconfig.getoption("--plan"))
-        if provider.name == "existing":
-            provider.check_reachable()
+        open_lab(config)
+    except UnderhoodError as exc:
+        pytest.exit(str(exc), returncode=2)
+
+
+@pytest.fixture(scope="session")
+def lab(plan: topology.Plan, pytestconfig: pytest.Config):
+    """The provider of the running lab. Without one, the test fails with the reason (skips
+    with --allow-absent): a test that cannot reach what it must check has not passed."""
+    try:
+        return open_lab(pytestconfig, plan)
+    except LabAbsent as exc:
+        if pytestconfig.getoption("--allow-absent"):
+            pytest.skip(str(exc))
+        pytest.fail(str(exc), pytrace=False)
     except UnderhoodError as exc:
         if pytestconfig.getoption("--provider") == "existing":
             pytest.exit(str(exc), returncode=2)  # a bad inventory: say so once, before any test runs
-        pytest.skip(f"no provider: {exc}")
-    if not provider.is_up():
-        pytest.skip(f"no lab is up ({provider.name} provider): run `tox -e provision` first")
-    return provider
+        if pytestconfig.getoption("--allow-absent"):
+            pytest.skip(f"no provider: {exc}")
+        pytest.fail(f"no provider: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

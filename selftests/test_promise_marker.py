@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provision.promises import Coverage, promises
 
@@ -102,3 +103,51 @@ def test_a_teardown_that_fails_counts_against_the_promise(project):
     data = json.loads((project.path / "reports" / "promises.json").read_text())
     status = {row["id"]: row["status"] for row in data["promises"]}
     assert status["LB-06"] == "failed" and status["LB-07"] == "passed"
+
+
+@pytest.fixture
+def suite(project: pytest.Pytester, tmp_path: Path) -> pytest.Pytester:
+    """A suite against the lab, as tests/ is, with a plan whose lab is never up here."""
+    shutil.copy(ROOT / "tests" / "conftest.py", project.path / "conftest_suite.py")
+    (project.path / "conftest.py").write_text((ROOT / "conftest.py").read_text() + "\nfrom conftest_suite import pytest_sessionstart\n")
+    raw = yaml.safe_load((ROOT / "provision" / "lab.yaml").read_text())
+    raw["lab"]["prefix"] = "uhx"
+    (project.path / "absent.yaml").write_text(yaml.safe_dump(raw))
+    project.makepyfile(
+        """
+        import pytest
+        @pytest.mark.promise("LB-03")
+        def test_needs_the_lab(lab):
+            assert lab.is_up()
+        @pytest.mark.promise("NET-01")
+        def test_plan_only(plan):
+            assert plan.gateway
+        """
+    )
+    return project
+
+
+def test_a_suite_with_no_lab_up_fails_in_one_line(suite):
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--provider", "local", "--plan", "absent.yaml")
+    assert result.ret == 2
+    out = "\n".join(result.outlines + result.errlines)
+    assert "no lab is up (local provider): run `tox -e provision` first" in out
+    assert "passed" not in out and "skipped" not in out
+
+
+def test_allow_absent_skips_what_needs_the_lab_and_runs_the_rest(suite):
+    # the positive control of the refusal above: the same suite runs, the lab's test skipped
+    result = suite.runpytest_subprocess("-p", "no:cacheprovider", "--provider", "local", "--plan", "absent.yaml", "--allow-absent")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*LB-03*skipped*no lab is up*"])
+
+
+def test_the_lab_fixture_fails_without_a_lab_where_no_suite_checked_first(project, tmp_path):
+    # a repository of one's own without require_lab: the lab's tests error, never skip
+    raw = yaml.safe_load((ROOT / "provision" / "lab.yaml").read_text())
+    raw["lab"]["prefix"] = "uhx"
+    (project.path / "absent.yaml").write_text(yaml.safe_dump(raw))
+    project.makepyfile("def test_needs_the_lab(lab):\n    assert lab\n")
+    result = project.runpytest("-p", "no:cacheprovider", "--provider", "local", "--plan", "absent.yaml")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no lab is up (local provider)*"])
