@@ -75,13 +75,24 @@ def etcd_cluster(status_json: str, members: int) -> list[str]:
     return problems
 
 
-def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[str]:
-    """NET-04: a lease per DHCP host, in its subnet (range or reservation), for the lease time."""
-    now = time.time() if now is None else now
+def parse_leases(leases: str) -> dict[str, tuple[int, str]]:
+    """dnsmasq's lease file: host name -> (expiry, address)."""
     table = {}
     for line in leases.splitlines():
         expiry, _mac, address, name, *_ = line.split()
         table[name] = (int(expiry), address)
+    return table
+
+
+def lease_seconds(lease: str) -> int:
+    """A dnsmasq lease time (`12h`, `45m`, `3600`) in seconds."""
+    return int(lease[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[lease[-1]] if lease[-1].isalpha() else int(lease)
+
+
+def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[str]:
+    """NET-04: a lease per DHCP host, in its subnet (range or reservation), for the lease time."""
+    now = time.time() if now is None else now
+    table = parse_leases(leases)
     problems = []
     for h in plan.hosts:
         if h.role == "gateway":
@@ -98,7 +109,7 @@ def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[st
         elif not fixed and not net.dhcp.start <= addr <= net.dhcp.end:
             problems.append(f"NET-04: {h.name} leased {addr}, outside {net.dhcp.start}-{net.dhcp.end}")
         lease = net.dhcp.lease
-        seconds = int(lease[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[lease[-1]] if lease[-1].isalpha() else int(lease)
+        seconds = lease_seconds(lease)
         # A client renews at half the lease (T1): between renewals the time left runs from
         # the whole lease down to half of it, never more, and less only if it failed to renew.
         if not seconds / 2 - 60 < expiry - now <= seconds:
@@ -106,8 +117,28 @@ def dnsmasq_leases(leases: str, plan: Plan, now: float | None = None) -> list[st
     return problems
 
 
+#: How much of a just-renewed lease may have run when it is read: the poll that saw it.
+RENEWAL_READ_S = 60
+
+
+def renewed_lease(plan: Plan, host: str, expiry: int, renewed_at: float, client_lease: str) -> list[str]:
+    """NET-04 on a lease the gateway granted just now (the leases held may be hours old and
+    say what the server gave then): the server's expiry and the client's LIFETIME are the
+    plan's lease time."""
+    lease = plan.networks[plan.host(host).network].dhcp.lease
+    seconds = lease_seconds(lease)
+    problems = []
+    if not seconds - RENEWAL_READ_S <= expiry - renewed_at <= seconds + 1:
+        problems.append(f"NET-04: the gateway renewed {host}'s lease for {expiry - renewed_at:.0f} s, the plan says {lease} ({seconds} s)")
+    fields = dict(ln.split("=", 1) for ln in client_lease.splitlines() if "=" in ln and not ln.startswith("#"))
+    if fields.get("LIFETIME") != str(seconds):
+        problems.append(f"NET-04: {host}'s DHCP client holds a lease of {fields.get('LIFETIME', 'no')} s, the plan says {lease} ({seconds} s)")
+    return problems
+
+
 def haproxy_backend(show_stat: str, plan: Plan) -> list[str]:
-    """LB-04: the frontend is open and the backend lists every master."""
+    """LB-04: the frontend is open, the backend lists every master, and its health check finds
+    each of them UP (a backend whose servers are all DOWN serves nobody)."""
     h = plan.haproxy
     rows = list(csv.reader(io.StringIO(show_stat.lstrip("# "))))
     header, body = rows[0], [r for r in rows[1:] if r]
@@ -119,6 +150,11 @@ def haproxy_backend(show_stat: str, plan: Plan) -> list[str]:
     want = sorted(m.name for m in plan.masters)
     if servers != want:
         problems.append(f"LB-04: backend {h.backend} should have servers {want}, has {servers}")
+    # "UP 1/3" is still up (a check failed, fall not reached); DOWN, MAINT, DRAIN, NOLB are not
+    down = sorted(f"{r['svname']} {r['status']}" for r in names if r["pxname"] == h.backend
+                  and r["svname"] not in ("FRONTEND", "BACKEND") and not r["status"].startswith("UP"))
+    if down:
+        problems.append(f"LB-04: backend {h.backend}'s health check should find every master UP: {', '.join(down)}")
     return problems
 
 

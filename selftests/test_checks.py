@@ -65,6 +65,17 @@ def test_dnsmasq_leases():
     assert later and all("lease should run 12h" in p for p in later)
 
 
+def test_renewed_lease():
+    worker = PLAN.workers[0].name
+    client = data("networkd-lease.txt")
+    assert checks.renewed_lease(PLAN, worker, expiry=RECORDED_AT + 43200, renewed_at=RECORDED_AT + 2, client_lease=client) == []
+    # the gateway changed to 1h and restarted: the lease it grants now says so, on both sides
+    short = checks.renewed_lease(PLAN, worker, expiry=RECORDED_AT + 3600, renewed_at=RECORDED_AT,
+                                 client_lease=client.replace("LIFETIME=43200", "LIFETIME=3600"))
+    assert len(short) == 2 and all(p.startswith("NET-04") and "12h" in p for p in short)
+    assert "renewed" in short[0] and "3600 s" in short[0] and "client holds a lease of 3600 s" in short[1]
+
+
 def test_haproxy_backend():
     good = data("haproxy-show-stat.csv")
     assert checks.haproxy_backend(good, PLAN) == []
@@ -72,6 +83,21 @@ def test_haproxy_backend():
     broken = "\n".join(ln for ln in good.splitlines() if f",{gone}," not in ln)
     problems = checks.haproxy_backend(broken, PLAN)
     assert len(problems) == 1 and problems[0].startswith("LB-04") and gone in problems[0]
+
+
+def test_haproxy_backend_whose_masters_are_down():
+    # recorded while no API server answered: every server listed, none UP
+    problems = checks.haproxy_backend(data("haproxy-show-stat-all-down.csv"), PLAN)
+    assert len(problems) == 1 and "should find every master UP" in problems[0]
+    assert all(f"{m.name} DOWN" in problems[0] for m in PLAN.masters)
+    # one master put in maintenance in the good recording
+    rows = data("haproxy-show-stat.csv").splitlines()
+    i = next(n for n, ln in enumerate(rows) if f",{PLAN.masters[1].name}," in ln)
+    cols = rows[i].split(",")
+    cols[17] = "MAINT"
+    rows[i] = ",".join(cols)
+    problems = checks.haproxy_backend("\n".join(rows), PLAN)
+    assert problems == [f"LB-04: backend {PLAN.haproxy.backend}'s health check should find every master UP: {PLAN.masters[1].name} MAINT"]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 import uuid
 
 import pytest
@@ -59,6 +60,37 @@ def test_every_host_has_an_address_router_and_resolver_from_dhcp(plan, host, lab
 @pytest.mark.promise("NET-04")
 def test_leases_on_the_gateway_have_the_documents_lease_time(plan, host, lab):
     problems = checks.dnsmasq_leases(host(plan.gateway.name).file(LEASES).content_string, plan)
+    assert not problems, "; ".join(problems)
+
+
+def renewal_hosts(plan: Plan):
+    """One DHCP client per subnet, the last of its subnet that is not a load-balancer node (a
+    renewal keeps the address, but the VIP's node is left alone all the same)."""
+    chosen = {}
+    for h in lab_hosts(plan):
+        if h.role != "loadbalancer":
+            chosen[h.network] = h
+    return list(chosen.values())
+
+
+@pytest.mark.promise("NET-04")
+def test_a_lease_renewed_now_has_the_plans_lease_time(plan, host, lab):
+    # The leases held may be hours old: what the gateway serves now shows only in a lease it
+    # grants now, so one client per subnet asks for a renewal.
+    gw = host(plan.gateway.name)
+    problems = []
+    for h in renewal_hosts(plan):
+        client = host(h.name)
+        before = checks.parse_leases(gw.file(LEASES).content_string).get(h.name, (0, ""))[0]
+        client.check_output(f"networkctl renew {h.lab_nic.ifname}")
+
+        def renewed(name=h.name, before=before):
+            expiry = checks.parse_leases(gw.file(LEASES).content_string).get(name, (0, ""))[0]
+            return (expiry, time.time()) if expiry != before else None  # shorter too
+
+        expiry, seen_at = lab.wait_for(f"the gateway to renew {h.name}'s lease", renewed, 20, interval=0.5)
+        client_lease = client.check_output(f"cat /run/systemd/netif/leases/$(cat /sys/class/net/{h.lab_nic.ifname}/ifindex)")
+        problems += checks.renewed_lease(plan, h.name, expiry, seen_at, client_lease)
     assert not problems, "; ".join(problems)
 
 
