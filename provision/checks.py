@@ -173,3 +173,24 @@ def gluster_volume(info: str, plan: Plan) -> list[str]:
     if sorted(bricks) != want:
         problems.append(f"STO-04: bricks should be on {want}, are on {sorted(bricks)}")
     return problems
+
+
+def nslookup_addresses(output: str, name: str) -> list[str]:
+    """The addresses busybox nslookup gives for ``name``: the Address lines after its Name
+    line (the Server/Address lines above say which server answered, not what)."""
+    addresses, in_answer = [], False
+    for line in output.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Name":
+            in_answer = value.strip().rstrip(".") == name.rstrip(".")
+        elif key.strip() == "Address" and in_answer:
+            addresses.append(value.strip())
+    return addresses
+
+
+def resolves_to(output: str, name: str, address: str, promise: str) -> list[str]:
+    """``name`` resolved, and to ``address``."""
+    found = nslookup_addresses(output, name)
+    if address in found:
+        return []
+    return [f"{promise}: {name} should resolve to {address}, resolved to {found or 'nothing'}: {output.strip()}"]

@@ -113,3 +113,15 @@ def test_gluster_volume(edit, expect):
     assert checks.gluster_volume(good, PLAN) == []
     problems = checks.gluster_volume(edit(good), PLAN)
     assert len(problems) == 1 and problems[0].startswith("STO-04") and expect in problems[0]
+
+
+def test_nslookup_answer_not_the_server_line():
+    name, api = "kubernetes.default.svc.cluster.local", "10.96.0.1"
+    assert checks.resolves_to(data("nslookup-kubernetes.txt"), name, api, "K8S-07") == []
+    # NXDOMAIN: the "Server: 10.96.0.10" line contains "10.96.0.1" as a string, and must not count
+    nx = data("nslookup-nxdomain.txt")
+    assert api in nx
+    problems = checks.resolves_to(nx, name, api, "K8S-07")
+    assert len(problems) == 1 and "resolved to nothing" in problems[0]
+    wrong = data("nslookup-kubernetes.txt").replace("Address: 10.96.0.1\n", "Address: 10.96.0.99\n")
+    assert "resolved to ['10.96.0.99']" in checks.resolves_to(wrong, name, api, "K8S-07")[0]

@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client
 from kubernetes.stream import stream
 
+from provision import checks
 from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
 from provision.kubeclient import anonymous_status, tunnel_to
@@ -196,9 +197,11 @@ def test_coredns_three_replicas_on_the_masters_and_names_resolve(plan, k8s, core
     assert len(pods) == plan.kubernetes.coredns_replicas
     assert {p.spec.node_name for p in pods} <= {m.name for m in plan.masters}
     worker_probe = probes[plan.workers[0].name]
-    answer = exec_in(k8s, worker_probe, "nslookup kubernetes.default.svc.cluster.local")
+    name = "kubernetes.default.svc.cluster.local"  # kubeadm-config's dnsDomain
+    answer = exec_in(k8s, worker_probe, f"nslookup {name}")
     api_service = str(next(ipaddress.ip_network(plan.lab.service_cidr).hosts()))  # kubernetes.default's ClusterIP
-    assert api_service in answer, f"K8S-07: kubernetes.default did not resolve to {api_service}: {answer}"
+    problems = checks.resolves_to(answer, name, api_service, "K8S-07")
+    assert not problems, "; ".join(problems)
 
 
 # -- services ---------------------------------------------------------------------------------
