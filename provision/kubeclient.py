@@ -22,6 +22,19 @@ class NoCluster(Exception):
     """The lab has no Kubernetes cluster (yet)."""
 
 
+class NotThroughTheVip(Exception):
+    """The cluster's admin.conf leads somewhere else than the VIP: K8S-02/K8S-04 broken, and
+    every API check through the VIP would be checking another path."""
+
+
+def check_server(kubeconfig: dict, plan) -> None:
+    """The admin's kubeconfig names the VIP as its server, as the documents' kubeadm does."""
+    want = f"https://{plan.vip.address}:{plan.vip.port}"
+    server = kubeconfig["clusters"][0]["cluster"]["server"]
+    if server != want:
+        raise NotThroughTheVip(f"K8S-02: {ADMIN_CONF} points at {server}, not the VIP ({want}): the API tests through the VIP cannot run")
+
+
 def admin_kubeconfig(lab) -> dict:
     res = lab.run(lab.plan.masters[0].name, ["cat", ADMIN_CONF], timeout=20)
     if not res.ok:
@@ -75,11 +88,10 @@ def connect(lab) -> Iterator[object]:
     from kubernetes import config
 
     kubeconfig = admin_kubeconfig(lab)
+    check_server(kubeconfig, lab.plan)
     vip = str(lab.plan.vip.address)
     with tunnel_to(lab, vip, lab.plan.vip.port) as t:
         cluster = kubeconfig["clusters"][0]["cluster"]
-        if cluster["server"] != f"https://{vip}:{lab.plan.vip.port}":
-            raise NoCluster(f"admin.conf points at {cluster['server']}, not the VIP")
         cluster["server"] = f"https://127.0.0.1:{t.port}"
         # The certificate is checked against the VIP, as a client inside the lab would.
         cluster["tls-server-name"] = vip

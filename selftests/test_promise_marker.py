@@ -151,3 +151,33 @@ def test_the_lab_fixture_fails_without_a_lab_where_no_suite_checked_first(projec
     result = project.runpytest("-p", "no:cacheprovider", "--provider", "local", "--plan", "absent.yaml")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no lab is up (local provider)*"])
+
+
+def test_an_admin_conf_beside_the_vip_fails_the_kubernetes_tests(project):
+    # K8S-02/K8S-04 check that admin.conf leads through the VIP: that broken must be red,
+    # never a column of skips
+    project.makeconftest(
+        (ROOT / "conftest.py").read_text() + '''
+import types, pytest, yaml
+from provision import topology
+@pytest.fixture(scope="session")
+def lab():
+    plan = topology.load()
+    conf = {"clusters": [{"cluster": {"server": "https://192.168.1.11:6443"}}]}
+    ok = types.SimpleNamespace(ok=True, stdout=yaml.safe_dump(conf), stderr="")
+    return types.SimpleNamespace(name="fake", plan=plan, capabilities={"kubernetes"}, run=lambda *a, **k: ok)
+'''
+    )
+    project.makepyfile("import pytest\n@pytest.mark.promise('K8S-03')\ndef test_api(k8s):\n    assert k8s\n")
+    result = project.runpytest("-p", "no:cacheprovider", "--provider", "local")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*K8S-02: /etc/kubernetes/admin.conf points at https://192.168.1.11:6443, not the VIP*"])
+
+
+def test_admin_conf_through_the_vip_is_accepted():
+    from provision import kubeclient, topology
+
+    plan = topology.load()
+    kubeclient.check_server({"clusters": [{"cluster": {"server": f"https://{plan.vip.address}:{plan.vip.port}"}}]}, plan)
+    with pytest.raises(kubeclient.NotThroughTheVip):
+        kubeclient.check_server({"clusters": [{"cluster": {"server": f"https://{plan.masters[0].lab_nic.address}:6443"}}]}, plan)

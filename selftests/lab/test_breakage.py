@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from provision import checks
 from provision.facts import etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
+from provision.kubeclient import ADMIN_CONF
 from provision.secrets import Secrets
 from provision.topology import WAN
 from selftests.lab.running import running_local_lab
@@ -71,6 +74,8 @@ def breakages() -> list[Breakage]:
     worker = PLAN.workers[-1].name
     volume = PLAN.gluster.volume
     first_glus = PLAN.glusters[0].name
+    first_master = PLAN.masters[0].name
+    api_port = PLAN.kubernetes.api_port
     state: dict[str, str] = {}
 
     def holder() -> str:
@@ -83,6 +88,45 @@ def breakages() -> list[Breakage]:
     def put_haproxy_back() -> None:
         restore_file(holder(), "/etc/haproxy/haproxy.cfg")
         sh(holder(), "systemctl reload haproxy")
+
+    def backend_problems() -> list[str]:
+        return checks.haproxy_backend(LAB.run(holder(), ["sh", "-c", "echo 'show stat' | nc -U /run/haproxy/admin.sock"]).stdout, PLAN)
+
+    def masters_down_behind_haproxy() -> None:
+        # every server's health check aimed at a port nobody listens on: listed, never UP
+        edit_haproxy(f"s/:{api_port} check/:{api_port + 1} check/")()
+        LAB.wait_for("every master DOWN in haproxy", lambda: all(f"{m.name} DOWN" in "".join(backend_problems()) for m in PLAN.masters),
+                     60, interval=1)
+
+    def masters_back_behind_haproxy() -> None:
+        put_haproxy_back()
+        LAB.wait_for("every master UP in haproxy", lambda: not backend_problems(), 60, interval=1)
+
+    def coredns_zone(old: str, new: str) -> Callable[[], None]:
+        # the Corefile's kubernetes zone edited, then new CoreDNS pods that serve it
+        kubectl = f"KUBECONFIG={ADMIN_CONF} kubectl -n kube-system"
+        return lambda: sh(first_master, f"{kubectl} get cm coredns -o json | sed 's/kubernetes {old} /kubernetes {new} /' | {kubectl} replace -f - "
+                                        f"&& {kubectl} rollout restart deployment/coredns && {kubectl} rollout status deployment/coredns --timeout=180s")
+
+    def lease_time(lease: str) -> Callable[[], None]:
+        return lambda: sh(gw, f"sed -i 's/,{PLAN.networks[PLAN.gateway.network].dhcp.lease}$/,{lease}/' /etc/dnsmasq.d/dhcp && systemctl restart dnsmasq")
+
+    def leases_back() -> None:
+        # the plan's lease time served again, and every client's lease renewed under it (the
+        # suite renewed some under the broken one)
+        restore_file(gw, "/etc/dnsmasq.d/dhcp")
+        sh(gw, "systemctl restart dnsmasq")
+        clients = [h for h in PLAN.hosts if h.role not in ("gateway", "loadbalancer")]
+        for h in clients:
+            sh(h.name, f"networkctl renew {h.lab_nic.ifname}")
+
+        def all_renewed() -> bool:
+            table = checks.parse_leases(LAB.run(gw, ["cat", "/var/lib/misc/dnsmasq.leases"]).stdout)
+            now = time.time()
+            return all(checks.lease_seconds(PLAN.networks[h.network].dhcp.lease) - 120 < table.get(h.name, (0, ""))[0] - now
+                       for h in clients)
+
+        LAB.wait_for("every client's lease renewed for the plan's time", all_renewed, 60, interval=1)
 
     return [
         Breakage("NET-06", "dnsmasq forwards single-label names (domain-needed removed)",
@@ -117,6 +161,14 @@ def breakages() -> list[Breakage]:
                  lambda: sh(worker, "sysctl -q -w net.ipv4.ip_forward=0"),
                  lambda: sh(worker, "sysctl -q -w net.ipv4.ip_forward=1"),
                  affects=POD_NETWORK),
+        # The quiet ones: nothing stopped, every name still listed, the daemons healthy.
+        Breakage("NET-04", "the gateway's lease time changed to 1h (dnsmasq restarted; the leases held still say 12h)",
+                 lease_time("1h"), leases_back),
+        Breakage("LB-04", "every master DOWN behind haproxy (health checks on the wrong port; every server still listed)",
+                 masters_down_behind_haproxy, masters_back_behind_haproxy,
+                 affects=THROUGH_THE_API),
+        Breakage("K8S-07", "CoreDNS no longer answers for the cluster domain (its kubernetes zone renamed)",
+                 coredns_zone("cluster.local", "cluster.invalid"), coredns_zone("cluster.invalid", "cluster.local")),
     ]
 
 
@@ -143,7 +195,19 @@ def test_the_lab_is_whole_before(tmp_path):
     assert verify(tmp_path) == {}, "verify must pass before the lab is broken"
 
 
-@pytest.mark.parametrize("breakage", breakages(), ids=lambda b: b.promise)
+def ids(found: list[Breakage]) -> list[str]:
+    """The promise, numbered where several breakages break the same one (LB-04, LB-04b)."""
+    out = []
+    for i, b in enumerate(found):
+        n = sum(1 for x in found[:i] if x.promise == b.promise)
+        out.append(b.promise + ("" if n == 0 else "bcdefgh"[n - 1]))
+    return out
+
+
+BREAKAGES = breakages()
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES, ids=ids(BREAKAGES))
 def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
     breakage.do()
     try:
