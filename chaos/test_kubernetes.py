@@ -124,9 +124,11 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
     if not has_kubernetes(lab):
         pytest.skip("no Kubernetes cluster in this lab: no MetalLB speaker announces an address")
     svc = kubectl_json(lab, "-n", "demo", "get", "service", "demo-lb")
-    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
-    if not ingress:
-        pytest.skip("the demo LoadBalancer service has no address: MetalLB does not run in this lab")
+    if svc is None:
+        pytest.skip("no demo LoadBalancer service (demo/demo-lb) in this lab: nothing for MetalLB to announce")
+    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    # A LoadBalancer service without an address is MLB-03 broken, not a reason to skip
+    assert ingress, "MLB-05: the demo LoadBalancer service has no address: MetalLB assigned none (MLB-03), so none can move"
     ip = ingress[0]["ip"]
     macs = node_macs(lab)
     admin = lab.plan.by_role("admin")[0].name

@@ -181,3 +181,19 @@ def test_admin_conf_through_the_vip_is_accepted():
     kubeclient.check_server({"clusters": [{"cluster": {"server": f"https://{plan.vip.address}:{plan.vip.port}"}}]}, plan)
     with pytest.raises(kubeclient.NotThroughTheVip):
         kubeclient.check_server({"clusters": [{"cluster": {"server": f"https://{plan.masters[0].lab_nic.address}:6443"}}]}, plan)
+
+
+def test_a_promise_claimed_as_a_run_goes_counts_and_nothing_else(project):
+    # the random chaos scenario claims a promise only once a round exercised it
+    project.makepyfile(
+        """
+        import pytest
+        def test_rounds(request):
+            request.node.add_marker(pytest.mark.promise("LB-06"))
+            assert True
+        """
+    )
+    project.runpytest("-p", "no:cacheprovider", "--provider", "local").assert_outcomes(passed=1)
+    data = json.loads((project.path / "reports" / "promises.json").read_text())
+    status = {row["id"]: row["status"] for row in data["promises"]}
+    assert status["LB-06"] == "passed" and status["ETCD-03"] == "not covered" and status["STO-06"] == "not covered"
