@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -40,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "promise(*ids): the PROMISES.md promises this test checks")
+    # The fixtures are registered now, after every plugin loaded by entry point: testinfra's
+    # plugin has a `host` fixture too, and of two plugins' fixtures the later one is used.
+    config.pluginmanager.import_plugin("provision.pytest_fixtures")
     from provision.providers import choose
 
     try:
@@ -154,12 +155,6 @@ def _suite_name(config: pytest.Config) -> str:
     return "tests"
 
 
-@pytest.fixture(scope="session")
-def plan(pytestconfig: pytest.Config) -> topology.Plan:
-    """The plan under test, loaded and validated once."""
-    return topology.load(pytestconfig.getoption("--plan"))
-
-
 class LabAbsent(UnderhoodError):
     """No lab is up where the run looks for one."""
 
@@ -192,69 +187,7 @@ def require_lab(session: pytest.Session) -> None:
         pytest.exit(str(exc), returncode=2)
 
 
-@pytest.fixture(scope="session")
-def lab(plan: topology.Plan, pytestconfig: pytest.Config):
-    """The provider of the running lab. Without one, the test fails with the reason (skips
-    with --allow-absent): a test that cannot reach what it must check has not passed."""
-    try:
-        return open_lab(pytestconfig, plan)
-    except LabAbsent as exc:
-        if pytestconfig.getoption("--allow-absent"):
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
-    except UnderhoodError as exc:
-        if pytestconfig.getoption("--provider") == "existing":
-            pytest.exit(str(exc), returncode=2)  # a bad inventory: say so once, before any test runs
-        if pytestconfig.getoption("--allow-absent"):
-            pytest.skip(f"no provider: {exc}")
-        pytest.fail(f"no provider: {exc}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def host(lab) -> Callable[[str], Any]:
-    """host(name) -> a testinfra Host on that lab host."""
-    from provision import hostaccess
-
-    cache: dict[str, object] = {}
-
-    def _get(name: str):
-        if name not in cache:
-            cache[name] = hostaccess.host(lab, name)
-        return cache[name]
-
-    return _get
-
-
 def needs(lab, capability: str, why: str) -> None:
     """Skip, with the reason, where this lab's provider cannot offer ``capability``."""
     if capability not in lab.capabilities:
         pytest.skip(f"the {lab.name} provider cannot show this: {why}")
-
-
-@pytest.fixture(scope="session")
-def k8s(lab) -> Iterator[Any]:
-    """A Kubernetes API client as the cluster's admin, through the VIP, from the admin host
-    (documents' jump host); skips when this lab has no Kubernetes."""
-    from provision import kubeclient
-
-    needs(lab, "kubernetes", "it builds no Kubernetes cluster")
-    try:
-        with kubeclient.connect(lab) as client:
-            vip, masters = str(lab.plan.vip.address), len(lab.plan.masters)
-            answers: list[str] = []
-
-            def every_api_server_ready() -> bool:
-                answers[:] = kubeclient.unready_answers(client.tunnel_port, vip, masters)
-                return not answers
-
-            try:
-                lab.wait_for("every API server behind the VIP ready", every_api_server_ready, 30, interval=5)
-            except UnderhoodError:
-                # One API server in three holding requests makes every test wait on it; say
-                # so once, as the reason each Kubernetes test fails.
-                pytest.fail(f"the API behind the VIP is not whole: /readyz answered {answers}")
-            yield client
-    except kubeclient.NoCluster as exc:
-        pytest.skip(str(exc))
-    except kubeclient.NotThroughTheVip as exc:
-        pytest.fail(str(exc), pytrace=False)  # the very thing K8S-02/K8S-04 check: red, not skipped

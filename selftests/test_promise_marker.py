@@ -197,3 +197,18 @@ def test_a_promise_claimed_as_a_run_goes_counts_and_nothing_else(project):
     data = json.loads((project.path / "reports" / "promises.json").read_text())
     status = {row["id"]: row["status"] for row in data["promises"]}
     assert status["LB-06"] == "passed" and status["ETCD-03"] == "not covered" and status["STO-06"] == "not covered"
+
+
+def test_host_is_underhoods_not_testinfras(project):
+    # both plugins define `host`; ours (host(name) -> a testinfra Host) must be the one used,
+    # whatever order the entry points load in
+    project.makeconftest(
+        (ROOT / "conftest.py").read_text() + '''
+import types, pytest
+@pytest.fixture(scope="session")
+def lab():
+    return types.SimpleNamespace(name="fake")
+'''
+    )
+    project.makepyfile("def test_host(host):\n    assert callable(host) and host.__name__ == '_get'\n")
+    project.runpytest("-p", "no:cacheprovider", "-p", "testinfra", "--provider", "local").assert_outcomes(passed=1)
