@@ -9,11 +9,14 @@ import statistics
 import pytest
 
 from chaos.timeline import REPORTS, Timeline
-from provision.deadlines import Deadlines, deadlines
+from provision.deadlines import Budget, Deadlines, budgets, deadlines
 from provision.facts import has_kubernetes, kubernetes_settled
 from provision.pytest_plugin import require_lab
 
 _FIGURES: dict[str, list[float]] = {}
+_BUDGETS: dict[str, Budget] = {}
+#: Figures over their budget while the current test ran: it fails at teardown, after its restore.
+_OVER: list[str] = []
 
 # no lab up: one line and a failed run, before any scenario
 pytest_sessionstart = require_lab
@@ -29,6 +32,35 @@ def chaos_allowed(lab) -> None:
 @pytest.fixture(scope="session")
 def limits(plan) -> Deadlines:
     return deadlines(plan)
+
+
+@pytest.fixture(scope="session")
+def budget(plan, pytestconfig) -> dict[str, Budget]:
+    """Each measured recovery's budget (provision/deadlines.py), with the user's --budget."""
+    overrides = {}
+    for item in pytestconfig.getoption("--budget"):
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key] = float(value) if sep else float("nan")
+        except ValueError:
+            overrides[key] = float("nan")
+        if overrides[key] != overrides[key]:
+            raise pytest.UsageError(f"--budget {item}: give KEY=SECONDS, e.g. --budget vip_gap=20")
+    try:
+        return budgets(plan, overrides)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(autouse=True)
+def within_budget():
+    """A scenario whose recovery took longer than its budget fails, after its restore."""
+    _OVER.clear()
+    yield
+    if _OVER:
+        over = "; ".join(_OVER)
+        _OVER.clear()
+        pytest.fail(f"over budget: {over}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +86,13 @@ def timeline(request):
         t.write()
 
 
-def record(name: str, seconds: float) -> None:
-    """A measured recovery time, for reports/recovery.json and the terminal summary."""
+def record(name: str, seconds: float, budget: Budget) -> None:
+    """A measured recovery time, for reports/recovery.json and the terminal summary, held to
+    its budget."""
     _FIGURES.setdefault(name, []).append(round(seconds, 3))
+    _BUDGETS[name] = budget
+    if seconds > budget.seconds:
+        _OVER.append(f"{name} took {seconds:.2f} s, budget {budget.seconds:g} s ({budget.why})")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -64,7 +100,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     out = {}
     for name, values in _FIGURES.items():
-        out[name] = {"runs": values, "min": min(values), "median": statistics.median(values), "max": max(values)}
+        b = _BUDGETS[name]
+        out[name] = {"runs": values, "min": min(values), "median": statistics.median(values), "max": max(values),
+                     "budget": b.seconds, "budget_key": b.key, "budget_why": b.why, "within": max(values) <= b.seconds}
     REPORTS.mkdir(exist_ok=True)
     path = REPORTS / "recovery.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
@@ -72,4 +110,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     path.write_text(json.dumps(previous, indent=2))
     terminalreporter.section("measured recovery (seconds)")
     for name, f in sorted(out.items()):
-        terminalreporter.write_line(f"{name:<40} min {f['min']:.2f}  median {f['median']:.2f}  max {f['max']:.2f}  ({len(f['runs'])} run(s))")
+        verdict = "within" if f["within"] else "OVER"
+        terminalreporter.write_line(f"{name:<55} min {f['min']:.2f}  median {f['median']:.2f}  max {f['max']:.2f}  ({len(f['runs'])} run(s))"
+                                    f"  budget {f['budget']:g} s: {verdict}")

@@ -53,7 +53,7 @@ def wait_healthy(lab, limits) -> None:
 
 
 @pytest.mark.promise("ETCD-03", "ETCD-05")
-def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline):
+def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline, budget):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     wait_healthy(lab, limits)
     tl = timeline("etcd-05-leader-killed")
@@ -69,8 +69,8 @@ def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline
         elected = tl.event(f"{new} leads")
         samples = probe.wait_for(lambda s: ok_writes_after(s, gone), limits.etcd_election_s, "writes going on")
         resumed = ok_writes_after(samples, gone)[0]["complete"]
-        record("ETCD-05 new leader observed (etcdctl poll, an upper bound)", elected - fault)
-        record("ETCD-03 writes resumed after leader loss", resumed - fault)
+        record("ETCD-05 new leader observed (etcdctl poll, an upper bound)", elected - fault, budget["etcd_leader"])
+        record("ETCD-03 writes resumed after leader loss", resumed - fault, budget["etcd_writes_after_leader_loss"])
         tl.figures.update(new_leader=new, leader_seen_s=round(elected - fault, 3), writes_resumed_s=round(resumed - fault, 3))
     finally:
         tl.event(f"start {leader}")
@@ -83,7 +83,7 @@ def test_leader_dies_a_new_one_is_elected_and_writes_go_on(lab, limits, timeline
 
 
 @pytest.mark.promise("ETCD-04")
-def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeline):
+def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeline, budget):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     wait_healthy(lab, limits)
     tl = timeline("etcd-04-quorum-lost")
@@ -106,7 +106,7 @@ def test_without_quorum_writes_stop_and_resume_by_themselves(lab, limits, timeli
         samples = probe.wait_for(lambda s: ok_writes_after(s, start), limits.etcd_quorum_s, "writes resuming")
         resumed = ok_writes_after(samples, start)[0]["complete"]
         tl.event("writes resumed", resumed)
-        record("ETCD-04 writes resumed after quorum returned", resumed - start)
+        record("ETCD-04 writes resumed after quorum returned", resumed - start, budget["etcd_writes_after_quorum"])
         tl.figures.update(quorum_recovery_s=round(resumed - start, 3))
     finally:
         for v in victims:
@@ -124,7 +124,7 @@ def local_etcdctl(lab, master: str, *args: str):
 
 
 @pytest.mark.promise("ETCD-06")
-def test_a_cut_off_member_serves_nothing_linearizable_and_catches_up(lab, limits, timeline):
+def test_a_cut_off_member_serves_nothing_linearizable_and_catches_up(lab, limits, timeline, budget):
     needs(lab, "reach-isolated", "the cut-off member is asked directly, which needs a way in besides its lab link")
     wait_healthy(lab, limits)
     tl = timeline("etcd-06-member-cut-off")
@@ -153,7 +153,7 @@ def test_a_cut_off_member_serves_nothing_linearizable_and_catches_up(lab, limits
 
         lab.wait_for(f"{cut} catching up", caught_up, limits.etcd_quorum_s)
         caught = tl.event(f"{cut} caught up")
-        record("ETCD-06 cut-off member caught up after heal", caught - healed)
+        record("ETCD-06 cut-off member caught up after heal", caught - healed, budget["etcd_catch_up"])
         tl.figures.update(catch_up_s=round(caught - healed, 3), stale_read=stale.stdout.strip())
     finally:
         lab.heal(cut)

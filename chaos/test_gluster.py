@@ -24,7 +24,7 @@ def heal_pending(lab, node: str, volume: str) -> int | None:
 
 
 @pytest.mark.promise("STO-06")
-def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
+def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     plan = lab.plan
     g = plan.gluster
@@ -46,7 +46,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
         samples = writer.wait_for(lambda s: any(x["t"] > gone and x["result"] == "ok" for x in s), limits.gluster_ping_s + 30,
                                   "writes going on with one node down")
         resumed = next(x for x in samples if x["t"] > gone and x["result"] == "ok")
-        record("STO-06 write stall with a node down", resumed["t"] + resumed["ms"] / 1000 - fault)
+        record("STO-06 write stall with a node down", resumed["t"] + resumed["ms"] / 1000 - fault, budget["gluster_write_stall"])
         read = t.run(f"tail -n 1 {MOUNT}/{FILE}")
         assert read.rc == 0 and read.stdout.strip(), "the volume is not readable with one node down"
         start = tl.event(f"start {victim}")
@@ -56,7 +56,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, host):
         lab.run(survivor, ["gluster", "volume", "heal", g.volume], timeout=60)
         lab.wait_for("self-heal to complete", lambda: heal_pending(lab, survivor, g.volume) == 0, limits.gluster_heal_s, 0.5)
         healed = tl.event("healed")
-        record("STO-06 heal complete after the node returned", healed - start)
+        record("STO-06 heal complete after the node returned", healed - start, budget["gluster_heal"])
         tl.figures.update(heal_s=round(healed - start, 3), ping_timeout_s=g.ping_timeout_s)
     finally:
         writer.stop()

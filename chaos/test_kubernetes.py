@@ -40,7 +40,7 @@ def api_probe(lab, name: str, duration: float) -> Probe:
 
 
 @pytest.mark.promise("LB-08")
-def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline):
+def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline, budget):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     if not has_kubernetes(lab):
         pytest.skip("no Kubernetes cluster in this lab: HAProxy has no API server to lose")
@@ -68,8 +68,8 @@ def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline):
         lab.wait_for(f"HAProxy taking {victim} back", lambda: backend_states(lab).get(victim) == "UP", limits.master_return_s)
         back = tl.event(f"{victim} UP in HAProxy")
         during = [x for x in probe.samples() if fault < x["t"] < down]
-        record("LB-08 HAProxy marked the dead master down", down - fault)
-        record("LB-08 HAProxy took the master back after it started", back - start)
+        record("LB-08 HAProxy marked the dead master down", down - fault, budget["haproxy_mark_down"])
+        record("LB-08 HAProxy took the master back after it started", back - start, budget["haproxy_take_back"])
         tl.figures.update(marked_down_s=round(down - fault, 3), back_after_start_s=round(back - start, 3),
                           failed_before_mark=sum(x["result"] != "ok" for x in during), requests_before_mark=len(during))
     finally:
@@ -118,7 +118,7 @@ def demo_ready(lab) -> int:
 
 
 @pytest.mark.promise("MLB-05")
-def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
+def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget):
     """Also the worker-loss scenario: the node turns NotReady, its pods are rescheduled."""
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     if not has_kubernetes(lab):
@@ -156,10 +156,10 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline):
         lab.wait_for("the demo pods rescheduled off the dead worker",
                      lambda: demo_pods_on(lab, victim) == 0 and demo_ready(lab) >= replicas, limits.worker_eviction_s, interval=1)
         rescheduled = tl.event("demo pods rescheduled")
-        record("MLB-05 another node announces the address", moved - fault)
-        record("MLB-05 the address answers again", answered - fault)
-        record("worker loss: node NotReady", not_ready - fault)
-        record("worker loss: pods rescheduled", rescheduled - fault)
+        record("MLB-05 another node announces the address", moved - fault, budget["metallb_takeover"])
+        record("MLB-05 the address answers again", answered - fault, budget["metallb_takeover"])
+        record("worker loss: node NotReady", not_ready - fault, budget["node_not_ready"])
+        record("worker loss: pods rescheduled", rescheduled - fault, budget["pods_rescheduled"])
         tl.figures.update(takeover_s=round(moved - fault, 3), answers_again_s=round(answered - fault, 3),
                           not_ready_s=round(not_ready - fault, 3), rescheduled_s=round(rescheduled - fault, 3), new_announcer=new)
         assert gone <= moved

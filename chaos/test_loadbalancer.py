@@ -30,7 +30,7 @@ def ok_times(samples: list[dict]) -> list[float]:
 
 
 @pytest.mark.promise("LB-06", "LB-09")
-def test_vip_moves_when_the_active_node_dies(lab, limits, timeline):
+def test_vip_moves_when_the_active_node_dies(lab, limits, timeline, budget):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     gaps = []
     for run in range(1, RUNS + 1):
@@ -60,7 +60,7 @@ def test_vip_moves_when_the_active_node_dies(lab, limits, timeline):
         after = min(t for t in oks if t > gone)
         gap = after - before
         gaps.append(gap)
-        record("LB-06 VIP gap (last ok -> first ok)", gap)
+        record("LB-06 VIP gap (last ok -> first ok)", gap, budget["vip_gap"])
         tl.figures.update(gap_s=round(gap, 3), floor_s=limits.vip_floor_s, failed_probes=sum(
             1 for s in tl.probes["vip"] if before < s["t"] < after))
         # LB-09: the returning node rejoined by itself, and stickiness kept the VIP away from it.
@@ -72,7 +72,7 @@ def test_vip_moves_when_the_active_node_dies(lab, limits, timeline):
 
 
 @pytest.mark.promise("LB-07")
-def test_haproxy_restarts_in_place_then_moves_after_migration_threshold(lab, limits, timeline):
+def test_haproxy_restarts_in_place_then_moves_after_migration_threshold(lab, limits, timeline, budget):
     plan = lab.plan
     p = plan.pacemaker
     lab.wait_for("a clean two-node cluster", lambda: lb_pair_clean(lab), limits.node_rejoin_s)
@@ -101,7 +101,8 @@ def test_haproxy_restarts_in_place_then_moves_after_migration_threshold(lab, lim
                              and vip_holder(lab) == holder, limits.haproxy_restart_s)
                 tl.event(f"haproxy restarted on {holder}")
                 record("LB-07 haproxy restart in place", probe.wait_for(
-                    lambda s, t=t: any(x > t for x in ok_times(s)), limits.haproxy_restart_s, "the VIP answering")[-1]["t"] - t)
+                    lambda s, t=t: any(x > t for x in ok_times(s)), limits.haproxy_restart_s, "the VIP answering")[-1]["t"] - t,
+                    budget["haproxy_restart"])
         lab.wait_for(f"the pair on {other}", lambda: vip_holder(lab) == other
                      and lab.run(other, ["systemctl", "is-active", "--quiet", "haproxy"]).ok, limits.vip_failover_s)
         tl.event(f"VIP and haproxy on {other}")

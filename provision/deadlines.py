@@ -1,10 +1,14 @@
-"""Every deadline of the chaos suite, derived from the plan's settings in one place.
+"""Every deadline and budget of the chaos suite, derived from the plan's settings in one place.
 
-A deadline only bounds a wait; the measured times are reported, never asserted."""
+A deadline bounds a wait: past it, the scenario stops with "timed out". A budget judges a
+measured recovery: the plan's own settings predict it, a margin covers this 2-core machine,
+and a figure over its budget fails the scenario's promise. Budgets are tighter than
+deadlines, so a slow recovery is measured and reported as over budget, not cut off."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from provision.topology import Plan
 
@@ -57,3 +61,56 @@ def deadlines(plan: Plan) -> Deadlines:
         # node-monitor grace (40 s), then the demo pods' 10 s tolerationSeconds, then a start.
         worker_eviction_s=40 + 10 + 30 + MARGIN_S * 2,
     )
+
+
+#: Added to every budget's prediction: scheduling on 2 cores, a probe's own period.
+BUDGET_MARGIN_S = 10.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str
+    seconds: float
+    why: str  # the prediction, with the plan's values, as the report shows it
+
+
+def _seconds(value: str) -> float:
+    """HAProxy's `4s`, `500ms`, `1m`."""
+    for unit, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * factor
+    return float(value) / 1000  # HAProxy's unit-less timeouts are milliseconds
+
+
+def budgets(plan: Plan, overrides: Mapping[str, float] | None = None) -> dict[str, Budget]:
+    """Each measured recovery's budget, by key; ``overrides`` (key -> seconds, the user's
+    --budget) replace the prediction."""
+    c, h, g = plan.corosync, plan.haproxy, plan.gluster
+    token, consensus = c.token / 1000, c.consensus / 1000
+    inter, connect = 2.0, _seconds(h.timeout_connect)  # HAProxy's default check inter
+    monitor = plan.pacemaker.monitor_interval_s
+    m = BUDGET_MARGIN_S
+    found = [
+        Budget("vip_gap", token + consensus + m,
+               f"corosync token {token:g} s + consensus {consensus:g} s, then the VIP and haproxy start; + {m:g} s"),
+        Budget("haproxy_restart", monitor + m, f"pacemaker's monitor interval {monitor} s finds it dead; + {m:g} s"),
+        Budget("etcd_leader", 1.0 * 5 + m, f"etcd's election timeout 1 s x 5 (randomised rounds); + {m:g} s"),
+        Budget("etcd_writes_after_leader_loss", 1.0 * 5 + m, f"a new leader (election timeout 1 s x 5), then the client's retry; + {m:g} s"),
+        Budget("etcd_writes_after_quorum", 10 + 30 + m, f"two masters boot and start kubelet (10 s) and their members (30 s); + {m:g} s"),
+        Budget("etcd_catch_up", 1.0 * 5 + m, f"the healed member hears the leader's heartbeat and the missed entries; + {m:g} s"),
+        Budget("gluster_write_stall", g.ping_timeout_s + m, f"the FUSE client waits network.ping-timeout {g.ping_timeout_s} s; + {m:g} s"),
+        Budget("gluster_heal", 2 * g.ping_timeout_s + 30 + m,
+               f"the node boots and its brick reconnects (2 x ping-timeout {g.ping_timeout_s} s), the heal of a few files (30 s); + {m:g} s"),
+        Budget("haproxy_mark_down", h.fall * (inter + connect) + m,
+               f"fall {h.fall} x (check inter {inter:g} s + connect timeout {connect:g} s); + {m:g} s"),
+        Budget("haproxy_take_back", 60 + h.rise * inter + m, f"the master boots with its API server (60 s), then rise {h.rise} x inter {inter:g} s; + {m:g} s"),
+        Budget("metallb_takeover", 10 + m, f"memberlist declares the speaker dead (10 s); + {m:g} s"),
+        Budget("node_not_ready", 40 + m, f"kubelet's node-monitor grace period 40 s; + {m:g} s"),
+        Budget("pods_rescheduled", 40 + 10 + 30 + m, f"node-monitor grace 40 s, the demo pods' tolerationSeconds 10 s, a start (30 s); + {m:g} s"),
+    ]
+    out = {b.key: b for b in found}
+    for key, seconds in (overrides or {}).items():
+        if key not in out:
+            raise ValueError(f"--budget {key}=...: no such budget; use one of {', '.join(out)}")
+        out[key] = replace(out[key], seconds=float(seconds), why=f"set by --budget {key}={seconds:g} (the plan predicts {out[key].seconds:g} s)")
+    return out

@@ -32,6 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--inventory", default=os.environ.get("LAB_INVENTORY"), help="the existing provider's inventory file")
     group.addoption("--allow-chaos", action="store_true", help="let chaos scenarios break an existing lab")
+    group.addoption("--budget", action="append", default=[], metavar="KEY=SECONDS",
+                    help="override a recovery budget of the chaos suite (e.g. vip_gap=20); repeatable")
     group.addoption("--allow-absent", action="store_true",
                     help="skip the tests that need a lab when none is up, instead of failing the run (CI plumbing)")
 

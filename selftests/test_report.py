@@ -40,7 +40,11 @@ def reports(tmp_path_factory) -> Path:
     tl.probes["vip"] = [{"t": 100 + i / 10, "result": "ok" if i < 5 or i > 72 else "timeout"} for i in range(100)]
     tl.figures["gap_s"] = 6.8
     tl.write(d / "chaos")
-    (d / "recovery.json").write_text('{"LB-06 VIP gap": {"runs": [6.8, 6.9], "min": 6.8, "median": 6.85, "max": 6.9}}')
+    (d / "recovery.json").write_text(json.dumps({
+        "LB-06 VIP gap": {"runs": [6.8, 6.9], "min": 6.8, "median": 6.85, "max": 6.9, "budget": 16.6, "budget_key": "vip_gap",
+                          "budget_why": "corosync token 3 s + consensus 3.6 s", "within": True},
+        "LB-08 mark down": {"runs": [31.0], "min": 31.0, "median": 31.0, "max": 31.0, "budget": 28, "budget_key": "haproxy_mark_down",
+                            "budget_why": "fall 3 x (inter 2 s + connect 4 s)", "within": False}}))
     build(topology.load(), d)
     return d
 
@@ -62,6 +66,8 @@ def test_page_is_self_contained_with_a_row_per_promise(reports):
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not need a network"
     assert "6.80 s" in html and "DOC-03" in html
     assert re.search(r'<tr data-promise="LB-03">.*?<td class="partial">partial', html, re.S)
+    assert re.search(r'<td class="passed">16.6 s</td><td class="small">corosync token 3 s', html)
+    assert '<td class="failed">28 s — over</td>' in html
 
 
 def test_page_in_a_headless_browser(reports):
