@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from provision.profile import departures
 from provision.promises import errata
 from provision.topology import WAN, Plan, etcd_fault_tolerance
 from provision.validation import Finding
@@ -53,3 +54,14 @@ def show(plan: Plan, warnings: list[Finding], console: Console) -> None:
     for e in errata():
         found.add_row(e.id, e.finding)
     console.print(found)
+
+    away = departures(plan)
+    if not away:
+        console.print("Documents' profile: every value of this plan is the documents' (beyond the errata above).")
+        return
+    table = Table(title=f"Departures from the documents' lab ({len(away)}): a green run proves this plan, not the documents' lab")
+    for col in ("value", "documents", "this plan"):
+        table.add_column(col)
+    for d in away:
+        table.add_row(d.path, "-" if d.documents is None else str(d.documents), "-" if d.plan is None else str(d.plan))
+    console.print(table)

@@ -3,6 +3,7 @@ line naming the field on broken plans."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,19 @@ def test_check_prints_plan_and_errata():
     assert res.returncode == 0, res.stderr
     for text in ("gate-node01", "kube-mast03", "192.168.4.20", "DOC-01", "DOC-06", "etcd 3 members"):
         assert text in res.stdout
+    assert "every value of this plan is the documents'" in res.stdout
+
+
+def test_check_lists_where_a_plan_departs_from_the_documents(tmp_path):
+    def edit(raw: dict) -> None:
+        raw["corosync"]["token"] = 5000
+        raw["metallb"]["end"] = "192.168.2.40"
+
+    res = check("--plan", str(_broken(tmp_path, "changed", edit)))
+    assert res.returncode == 0, res.stderr
+    assert "Departures from the documents' lab (2)" in res.stdout
+    assert re.search(r"corosync\.token\s.*3000\s.*5000", res.stdout)
+    assert re.search(r"metallb\.end\s.*192\.168\.2\.49\s.*192\.168\.2\.40", res.stdout)
 
 
 def _broken(tmp_path: Path, name: str, edit) -> Path:

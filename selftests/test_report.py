@@ -15,7 +15,8 @@ import pytest
 from chaos.timeline import Timeline
 from provision import topology
 from provision.promises import Coverage, promises
-from provision.report import build, merge_runs
+from provision.report import build as build_report
+from provision.report import merge_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -45,8 +46,12 @@ def reports(tmp_path_factory) -> Path:
                           "budget_why": "corosync token 3 s + consensus 3.6 s", "within": True},
         "LB-08 mark down": {"runs": [31.0], "min": 31.0, "median": 31.0, "max": 31.0, "budget": 28, "budget_key": "haproxy_mark_down",
                             "budget_why": "fall 3 x (inter 2 s + connect 4 s)", "within": False}}))
-    build(topology.load(), d)
+    build_report(topology.load(), d)
     return d
+
+
+def build_page(plan, reports: Path) -> str:
+    return build_report(plan, reports).read_text()
 
 
 def test_merge_judges_every_suites_tests_together(reports):
@@ -68,6 +73,20 @@ def test_page_is_self_contained_with_a_row_per_promise(reports):
     assert re.search(r'<tr data-promise="LB-03">.*?<td class="partial">partial', html, re.S)
     assert re.search(r'<td class="passed">16.6 s</td><td class="small">corosync token 3 s', html)
     assert '<td class="failed">28 s — over</td>' in html
+    assert "Every value of this plan is the documents'" in html and 'id="departures"' not in html
+
+
+def test_page_names_a_plans_departures_from_the_documents(reports, build):
+    import copy
+
+    from selftests.conftest import _RAW
+
+    raw = copy.deepcopy(_RAW)
+    raw["corosync"]["token"] = 5000
+    html = build_page(build(raw), reports)
+    build_page(topology.load(), reports)  # the module's page back to the documents' plan
+    assert re.search(r'<table id="departures">.*<td>corosync.token</td><td>3000</td><td>5000</td>', html, re.S)
+    assert "departs from the documents' lab in 1 value(s)" in html
 
 
 def test_page_in_a_headless_browser(reports):

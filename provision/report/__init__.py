@@ -14,6 +14,7 @@ from pathlib import Path
 import jinja2
 
 from provision.deadlines import deadlines
+from provision.profile import departures
 from provision.promises import STATUSES, errata, promises, verdict
 from provision.report.diagram import svg
 from provision.topology import Plan
@@ -70,7 +71,7 @@ def build(plan: Plan, reports: Path) -> Path:
     html = env.get_template("index.html.j2").render(
         plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
         recovery=recovery, scenarios=scenarios, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
-        version=version(), runs_by=runs_by,
+        version=version(), runs_by=runs_by, departures=departures(plan),
     )
     out = reports / "index.html"
     out.write_text(html)
