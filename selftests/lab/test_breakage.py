@@ -166,7 +166,7 @@ def breakages() -> list[Breakage]:
                  lease_time("1h"), leases_back),
         Breakage("LB-04", "every master DOWN behind haproxy (health checks on the wrong port; every server still listed)",
                  masters_down_behind_haproxy, masters_back_behind_haproxy,
-                 affects=THROUGH_THE_API),
+                 affects=(*THROUGH_THE_API, "ETCD-01")),  # no API server at all: ETCD-01's members as the API sees them too
         Breakage("K8S-07", "CoreDNS no longer answers for the cluster domain (its kubernetes zone renamed)",
                  coredns_zone("cluster.local", "cluster.invalid"), coredns_zone("cluster.invalid", "cluster.local")),
     ]
