@@ -125,7 +125,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
         etcd.stop()
         tl.probes["vip"] = vip.samples()
         tl.probes["etcd client"] = [dict(s, t=s["invoke"], result=s["outcome"]) for s in etcd.samples()]
-    audit(lab, etcd.samples())
+    audit(lab, etcd.samples(), f"{tl.scenario}-etcd")
     inventory = pytestconfig.getoption("--inventory")
     argv = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--provider", lab.name]
     argv += ["--inventory", inventory] if inventory else []

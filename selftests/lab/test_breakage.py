@@ -108,6 +108,39 @@ def breakages() -> list[Breakage]:
         return lambda: sh(first_master, f"{kubectl} get cm coredns -o json | sed 's/kubernetes {old} /kubernetes {new} /' | {kubectl} replace -f - "
                                         f"&& {kubectl} rollout restart deployment/coredns && {kubectl} rollout status deployment/coredns --timeout=180s")
 
+    kubectl = f"KUBECONFIG={ADMIN_CONF} kubectl"
+
+    def k8s(script: str) -> Callable[[], None]:
+        return lambda: sh(first_master, script.format(kubectl=kubectl))
+
+    def scale(namespace: str, deployment: str, replicas: int) -> Callable[[], None]:
+        return lambda: sh(first_master, f"{kubectl} -n {namespace} scale deployment/{deployment} --replicas={replicas} "
+                                        f"&& {kubectl} -n {namespace} rollout status deployment/{deployment} --timeout=180s")
+
+    lbs = [h.name for h in PLAN.loadbalancers]
+    p = PLAN.pacemaker
+    corosync_conf = "/etc/corosync/corosync.conf"
+    authkey = "/etc/corosync/authkey"
+
+    def corosync_token(ms: int) -> None:
+        for lb in lbs:
+            sh(lb, f"sed -i 's/^\\(\\s*token:\\).*/\\1 {ms}/' {corosync_conf}")
+        sh(lbs[0], "corosync-cfgtool -R")
+
+    def corosync_back() -> None:
+        for lb in lbs:
+            restore_file(lb, corosync_conf)
+        sh(lbs[0], "corosync-cfgtool -R")
+        LAB.wait_for("a clean load-balancer pair", lambda: lb_pair_clean(LAB), 60)
+
+    def put_authkey_back() -> None:
+        restore_file(lbs[-1], authkey)
+        sh(lbs[-1], f"chmod 0400 {authkey} && chown root:root {authkey}")
+
+    def pool_end(end: str) -> None:
+        patch = f'{{"spec":{{"addresses":["{PLAN.metallb.start}-{end}"]}}}}'
+        sh(first_master, f"{kubectl} -n metallb-system patch ipaddresspools.metallb.io {PLAN.metallb.pool} --type merge -p '{patch}'")
+
     def lease_time(lease: str) -> Callable[[], None]:
         return lambda: sh(gw, f"sed -i 's/,{PLAN.networks[PLAN.gateway.network].dhcp.lease}$/,{lease}/' /etc/dnsmasq.d/dhcp && systemctl restart dnsmasq")
 
@@ -169,6 +202,28 @@ def breakages() -> list[Breakage]:
                  affects=(*THROUGH_THE_API, "ETCD-01")),  # no API server at all: ETCD-01's members as the API sees them too
         Breakage("K8S-07", "CoreDNS no longer answers for the cluster domain (its kubernetes zone renamed)",
                  coredns_zone("cluster.local", "cluster.invalid"), coredns_zone("cluster.invalid", "cluster.local")),
+        Breakage("K8S-07", "CoreDNS scaled to one replica (it still answers)",
+                 scale("kube-system", "coredns", 1), scale("kube-system", "coredns", PLAN.kubernetes.coredns_replicas)),
+        Breakage("LB-01", "corosync's token raised to 5 s on both nodes and reloaded (the pair stays quorate)",
+                 lambda: corosync_token(PLAN.corosync.token + 2000), corosync_back),
+        Breakage("LB-02", "resource stickiness 0 (the VIP would move back to a returning node)",
+                 lambda: sh(lbs[0], "crm_attribute --type rsc_defaults --name resource-stickiness --update 0"),
+                 lambda: sh(lbs[0], f"crm_attribute --type rsc_defaults --name resource-stickiness --update {p.resource_stickiness}")),
+        Breakage("SEC-04", "one node's corosync authkey replaced (the running ring keeps the old key)",
+                 lambda: sh(lbs[-1], f"head -c 256 /dev/urandom > {authkey} && chmod 0400 {authkey}"), put_authkey_back),
+        Breakage("LB-05", "haproxy stats moved off its port",
+                 edit_haproxy(f"s/bind \\*:{PLAN.haproxy.stats_port}$/bind *:{PLAN.haproxy.stats_port + 1}/"), put_haproxy_back,
+                 affects=("SEC-01",)),  # its authentication is checked on that port
+        Breakage("SEC-02", "the default service account bound to cluster-admin",
+                 k8s("{kubectl} create clusterrolebinding underhood-breakage-admin --clusterrole=cluster-admin --serviceaccount=default:default"),
+                 k8s("{kubectl} delete clusterrolebinding underhood-breakage-admin")),
+        Breakage("SEC-06", "anonymous requests allowed to read (view bound to system:anonymous)",
+                 k8s("{kubectl} create clusterrolebinding underhood-breakage-anonymous --clusterrole=view --user=system:anonymous"),
+                 k8s("{kubectl} delete clusterrolebinding underhood-breakage-anonymous")),
+        Breakage("MLB-01", "MetalLB's controller scaled to one replica",
+                 scale("metallb-system", "controller", 1), scale("metallb-system", "controller", PLAN.metallb.controller_replicas)),
+        Breakage("MLB-02", "the address pool shrunk by one address (the demo keeps its own)",
+                 lambda: pool_end(str(PLAN.metallb.end - 1)), lambda: pool_end(str(PLAN.metallb.end))),
     ]
 
 
