@@ -194,3 +194,19 @@ def resolves_to(output: str, name: str, address: str, promise: str) -> list[str]
     if address in found:
         return []
     return [f"{promise}: {name} should resolve to {address}, resolved to {found or 'nothing'}: {output.strip()}"]
+
+
+#: curl's exit codes for a peer that is not there: no address, refused, timed out.
+UNREACHABLE_CURL = {6: "the name does not resolve", 7: "nothing listens (connection refused)", 28: "no answer (timed out)"}
+
+
+def tls_refusal(rc: int, stderr: str) -> str:
+    """SEC-05: why a request without a client certificate was not refused *by TLS* ("" when
+    it was): an answer is a failure, and so is a port that is merely unreachable."""
+    if rc == 0:
+        return "answered a client without a certificate"
+    if rc in UNREACHABLE_CURL:
+        return f"did not refuse, it could not be reached: {UNREACHABLE_CURL[rc]} (curl {rc})"
+    if "alert" not in stderr.lower():
+        return f"failed without a TLS refusal (curl {rc}: {stderr.strip()})"
+    return ""

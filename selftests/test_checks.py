@@ -125,3 +125,17 @@ def test_nslookup_answer_not_the_server_line():
     assert len(problems) == 1 and "resolved to nothing" in problems[0]
     wrong = data("nslookup-kubernetes.txt").replace("Address: 10.96.0.1\n", "Address: 10.96.0.99\n")
     assert "resolved to ['10.96.0.99']" in checks.resolves_to(wrong, name, api, "K8S-07")[0]
+
+
+# curl against etcd without a client certificate, as recorded from the admin host
+ALERT = "curl: (35) OpenSSL/3.0.22: error:0A000410:SSL routines::sslv3 alert handshake failure"
+REFUSED = "curl: (7) Failed to connect to 192.168.1.11 port 2399 after 0 ms: Couldn't connect to server"
+HUNG_UP = "curl: (55) getpeername() failed with errno 107: Transport endpoint is not connected"
+
+
+def test_tls_refusal_is_told_from_an_unreachable_port():
+    assert checks.tls_refusal(35, ALERT) == ""
+    assert "could not be reached" in checks.tls_refusal(7, REFUSED)  # merely closed: no proof of a refusal
+    assert "could not be reached" in checks.tls_refusal(28, "curl: (28) Connection timed out after 5001 milliseconds")
+    assert "answered a client without a certificate" in checks.tls_refusal(0, "")
+    assert "without a TLS refusal" in checks.tls_refusal(55, HUNG_UP)
