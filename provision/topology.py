@@ -172,6 +172,9 @@ class Haproxy(_Model):
     timeout_connect: str
     stats_port: int = Field(ge=1, le=65535)
     stats_user: str
+    #: How HAProxy checks the API servers: the documents' `tcp` (a port that accepts), or
+    #: kubeadm's advice `readyz` (GET /readyz over TLS answers 200); see DOC-07.
+    check: Literal["tcp", "readyz"] = "tcp"
 
 
 class Etcd(_Model):

@@ -104,6 +104,20 @@ def test_haproxy_cfg_matches_the_plan_and_haproxy_accepts_it(tmp_path):
     assert run([haproxy, "-c", "-f", str(path)]).returncode != 0
 
 
+def test_haproxy_readyz_check_is_kubeadms_and_haproxy_accepts_it(tmp_path):
+    from provision.roles.loadbalancer import haproxy_cfg
+
+    alt = PLAN.model_copy(update={"haproxy": PLAN.haproxy.model_copy(update={"check": "readyz"})})
+    cfg = haproxy_cfg(alt, alt.loadbalancers[0], "secret")
+    assert "option httpchk GET /readyz" in cfg and "http-check expect status 200" in cfg and "option tcp-check" not in cfg
+    for m in PLAN.masters:
+        assert f"server {m.name} {m.name}:{PLAN.kubernetes.api_port} check check-ssl verify none resolvers dns" in cfg
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(cfg)
+    res = run([need_tool("haproxy"), "-c", "-f", str(path)])
+    assert res.returncode == 0, res.stderr
+
+
 def test_corosync_conf_matches_the_plan_and_corosync_accepts_it(tmp_path):
     lb = PLAN.loadbalancers[0]
     f = files_of(lb.name)

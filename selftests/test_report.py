@@ -46,6 +46,11 @@ def reports(tmp_path_factory) -> Path:
                           "budget_why": "corosync token 3 s + consensus 3.6 s", "within": True},
         "LB-08 mark down": {"runs": [31.0], "min": 31.0, "median": 31.0, "max": 31.0, "budget": 28, "budget_key": "haproxy_mark_down",
                             "budget_why": "fall 3 x (inter 2 s + connect 4 s)", "within": False}}))
+    (d / "errata").mkdir()
+    for check, marked, failed in (("tcp", None, 9), ("readyz", 7.4, 0)):
+        (d / "errata" / f"DOC-07-{check}.json").write_text(json.dumps(
+            {"erratum": "DOC-07", "run": f"haproxy check {check}", "marked_down_s": marked, "failed": failed, "judged": 25,
+             "timeline": f"doc-07-{check}"}))
     build_report(topology.load(), d)
     return d
 
@@ -74,6 +79,9 @@ def test_page_is_self_contained_with_a_row_per_promise(reports):
     assert re.search(r'<td class="passed">16.6 s</td><td class="small">corosync token 3 s', html)
     assert '<td class="failed">28 s — over</td>' in html
     assert "Every value of this plan is the documents'" in html and 'id="departures"' not in html
+    doc07 = re.search(r'<tr data-erratum="DOC-07">(.*?)</tr>', html, re.S)[1]
+    assert "haproxy check tcp: HAProxy kept the API server UP; 9 of 25 requests" in doc07
+    assert "haproxy check readyz: HAProxy took the API server out after 7.4 s; 0 of 25" in doc07
 
 
 def test_page_names_a_plans_departures_from_the_documents(reports, build):

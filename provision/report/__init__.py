@@ -65,13 +65,18 @@ def build(plan: Plan, reports: Path) -> Path:
         for cells in table.values():
             counts[cells.get(prov, Cell()).status] += 1
         summary[prov] = counts
+    # what the suite showed of the documents' own choices (chaos/test_doc07.py writes DOC-07's)
+    evidence: dict[str, list[dict]] = {}
+    for path in sorted((reports / "errata").glob("*.json")) if (reports / "errata").exists() else []:
+        found = json.loads(path.read_text())
+        evidence.setdefault(found["erratum"], []).append(found)
     # which underhood produced each run, and this page
     runs_by = sorted({json.loads(path.read_text()).get("underhood", "unrecorded") for path in (reports / "promises").glob("*.json")})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)), autoescape=True)
     html = env.get_template("index.html.j2").render(
         plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
         recovery=recovery, scenarios=scenarios, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
-        version=version(), runs_by=runs_by, departures=departures(plan),
+        version=version(), runs_by=runs_by, departures=departures(plan), evidence=evidence,
     )
     out = reports / "index.html"
     out.write_text(html)

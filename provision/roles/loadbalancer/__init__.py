@@ -22,22 +22,15 @@ def crm_configuration(plan: Plan, host: Host) -> str:
     return render("loadbalancer", "crm.txt.j2", plan=plan, p=plan.pacemaker, nic=host.lab_nic.ifname)
 
 
+def haproxy_cfg(plan: Plan, host: Host, stats_password: str) -> str:
+    return render("loadbalancer", "haproxy.cfg.j2", plan=plan, h=plan.haproxy, dns_server=plan.networks[host.network].gateway,
+                  stats_password=stats_password)
+
+
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
-    dns_server = plan.networks[host.network].gateway
     return [
         File(COROSYNC_CONF, render("loadbalancer", "corosync.conf.j2", c=plan.corosync, nodes=members(plan))),
         File(AUTHKEY, secrets.corosync_authkey, mode="0400"),
-        File(
-            HAPROXY_CFG,
-            render(
-                "loadbalancer",
-                "haproxy.cfg.j2",
-                plan=plan,
-                h=plan.haproxy,
-                dns_server=dns_server,
-                stats_password=secrets.haproxy_stats_password,
-            ),
-            mode="0640",
-        ),
+        File(HAPROXY_CFG, haproxy_cfg(plan, host, secrets.haproxy_stats_password), mode="0640"),
         File(CRM_FILE, crm_configuration(plan, host), mode="0600"),
     ]
