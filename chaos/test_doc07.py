@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-from chaos.test_kubernetes import api_probe, backend_states
+from chaos.test_kubernetes import api_probe
 from chaos.timeline import REPORTS
 from provision.errors import UnderhoodError
-from provision.facts import etcd_healthy, has_kubernetes
+from provision.facts import backend_states, etcd_healthy, has_kubernetes
 from provision.roles.loadbalancer import HAPROXY_CFG, haproxy_cfg
 from provision.topology import Plan
 

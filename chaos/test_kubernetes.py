@@ -5,31 +5,13 @@ announces it, the node turns NotReady, its pods are rescheduled)."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
 from chaos.conftest import record
 from chaos.timeline import REPORTS
-from provision.facts import has_kubernetes, kubectl_json, vip_holder
+from provision.facts import backend_states, has_kubernetes, kubectl_json
 from provision.probe import Probe
 from provision.pytest_plugin import needs
-
-ADMIN_SOCK = "/run/haproxy/admin.sock"
-
-
-def backend_states(lab) -> dict[str, str]:
-    """HAProxy's view of each master (UP, DOWN, "DOWN 1/2"...), from the VIP holder."""
-    holder = vip_holder(lab)
-    if holder is None:
-        return {}
-    res = lab.run(holder, ["sh", "-c", f"echo 'show stat' | nc -U {ADMIN_SOCK}"], timeout=10)
-    if not res.ok or not res.stdout.strip():
-        return {}
-    rows = list(csv.DictReader(io.StringIO(res.stdout.lstrip("# "))))
-    backend = lab.plan.haproxy.backend
-    return {r["svname"]: r["status"] for r in rows if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND")}
 
 
 def api_probe(lab, name: str, duration: float) -> Probe:

@@ -65,8 +65,7 @@ def _down(args: argparse.Namespace, console: Console) -> int:
 def _status(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from provision.providers.local.steps.etcd import etcdctl
-    from provision.providers.local.steps.loadbalancer import vip_holder
+    from provision.facts import etcd_leader, vip_holder
 
     p = _provider(args)
     table = Table(title=f"lab {p.plan.lab.name} ({p.name} provider)")
@@ -81,9 +80,7 @@ def _status(args: argparse.Namespace, console: Console) -> int:
         console.print(f"VIP {p.plan.vip.address} held by: {vip_holder(p) or 'nobody'}")
         master = next((m.name for m in p.plan.masters if m.name in running), None)
         if master:
-            res = etcdctl(p, master, "endpoint", "status", "-w", "simple")
-            leader = [ln.split(",")[0] for ln in res.stdout.splitlines() if ln.split(", ")[4:5] == ["true"]]
-            console.print(f"etcd leader: {leader[0] if leader else 'none'}")
+            console.print(f"etcd leader: {etcd_leader(p, master) or 'none'}")
     return 0
 
 

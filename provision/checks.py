@@ -136,23 +136,39 @@ def renewed_lease(plan: Plan, host: str, expiry: int, renewed_at: float, client_
     return problems
 
 
+def holds_address(ip_addr_output: str, address: str) -> bool:
+    """`ip -4 -o addr show dev NIC` lists ``address`` (the VIP, a /32 on the holder)."""
+    return f" {address}/" in ip_addr_output
+
+
+def haproxy_rows(show_stat: str) -> list[dict[str, str]]:
+    """HAProxy's `show stat` CSV as rows by column name."""
+    rows = list(csv.reader(io.StringIO(show_stat.lstrip("# "))))
+    if not rows:
+        return []
+    header, body = rows[0], [r for r in rows[1:] if r]
+    return [dict(zip(header, r, strict=False)) for r in body]
+
+
+def haproxy_servers(show_stat: str, backend: str) -> dict[str, str]:
+    """Each server of ``backend`` and its state as HAProxy's check sees it (UP, DOWN, "UP 1/3"...)."""
+    return {r["svname"]: r["status"] for r in haproxy_rows(show_stat) if r["pxname"] == backend and r["svname"] not in ("FRONTEND", "BACKEND")}
+
+
 def haproxy_backend(show_stat: str, plan: Plan) -> list[str]:
     """LB-04: the frontend is open, the backend lists every master, and its health check finds
     each of them UP (a backend whose servers are all DOWN serves nobody)."""
     h = plan.haproxy
-    rows = list(csv.reader(io.StringIO(show_stat.lstrip("# "))))
-    header, body = rows[0], [r for r in rows[1:] if r]
-    names = [dict(zip(header, r, strict=False)) for r in body]
     problems = []
-    if not any(r["pxname"] == h.frontend and r["svname"] == "FRONTEND" and r["status"] == "OPEN" for r in names):
+    if not any(r["pxname"] == h.frontend and r["svname"] == "FRONTEND" and r["status"] == "OPEN" for r in haproxy_rows(show_stat)):
         problems.append(f"LB-04: frontend {h.frontend} should be open")
-    servers = sorted(r["svname"] for r in names if r["pxname"] == h.backend and r["svname"] not in ("FRONTEND", "BACKEND"))
+    states = haproxy_servers(show_stat, h.backend)
+    servers = sorted(states)
     want = sorted(m.name for m in plan.masters)
     if servers != want:
         problems.append(f"LB-04: backend {h.backend} should have servers {want}, has {servers}")
     # "UP 1/3" is still up (a check failed, fall not reached); DOWN, MAINT, DRAIN, NOLB are not
-    down = sorted(f"{r['svname']} {r['status']}" for r in names if r["pxname"] == h.backend
-                  and r["svname"] not in ("FRONTEND", "BACKEND") and not r["status"].startswith("UP"))
+    down = sorted(f"{name} {state}" for name, state in states.items() if not state.startswith("UP"))
     if down:
         problems.append(f"LB-04: backend {h.backend}'s health check should find every master UP: {', '.join(down)}")
     return problems

@@ -8,12 +8,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
 
+from provision import checks
 from provision.kubeclient import ADMIN_CONF
 from provision.providers.local.steps.etcd import etcdctl
-from provision.providers.local.steps.loadbalancer import vip_holder
 from provision.roles.master import etcd_endpoints
 
-__all__ = ["etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
+__all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
+
+#: HAProxy's admin socket on the load balancers (haproxy.cfg's `stats socket`).
+HAPROXY_ADMIN_SOCK = "/run/haproxy/admin.sock"
 
 #: Namespaces whose pods make the lab's Kubernetes whole.
 LAB_NAMESPACES = ("kube-system", "kube-flannel", "metallb-system", "demo")
@@ -22,6 +25,25 @@ LAB_NAMESPACES = ("kube-system", "kube-flannel", "metallb-system", "demo")
 #: goes on showing the status it posted last for 40 s, and a container whose liveness probe
 #: failed while the API hung is restarted only after its grace period.
 SETTLE_S = 25.0
+
+
+def vip_holder(lab) -> str | None:
+    """The load balancer whose lab NIC holds the VIP, or None."""
+    vip = str(lab.plan.vip.address)
+    for host in lab.plan.loadbalancers:
+        res = lab.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
+        if res.ok and checks.holds_address(res.stdout, vip):
+            return host.name
+    return None
+
+
+def backend_states(lab) -> dict[str, str]:
+    """HAProxy's view of each master (UP, DOWN, "DOWN 1/2"...), from the VIP holder."""
+    holder = vip_holder(lab)
+    if holder is None:
+        return {}
+    res = lab.run(holder, ["sh", "-c", f"echo 'show stat' | nc -U {HAPROXY_ADMIN_SOCK}"], timeout=10)
+    return checks.haproxy_servers(res.stdout, lab.plan.haproxy.backend) if res.ok else {}
 
 
 def lb_pair_clean(lab) -> bool:

@@ -139,3 +139,14 @@ def test_tls_refusal_is_told_from_an_unreachable_port():
     assert "could not be reached" in checks.tls_refusal(28, "curl: (28) Connection timed out after 5001 milliseconds")
     assert "answered a client without a certificate" in checks.tls_refusal(0, "")
     assert "without a TLS refusal" in checks.tls_refusal(55, HUNG_UP)
+
+
+def test_haproxy_servers_and_the_vip_holders_address():
+    backend = PLAN.haproxy.backend
+    assert checks.haproxy_servers(data("haproxy-show-stat.csv"), backend) == {m.name: "UP" for m in PLAN.masters}
+    assert set(checks.haproxy_servers(data("haproxy-show-stat-all-down.csv"), backend).values()) == {"DOWN"}
+    assert checks.haproxy_servers("", backend) == {}
+    held = "3: enp0s8    inet 192.168.4.11/24 brd 192.168.4.255 scope global enp0s8\n3: enp0s8    inet 192.168.4.20/32 scope global enp0s8"
+    assert checks.holds_address(held, "192.168.4.20")
+    assert not checks.holds_address(held.splitlines()[0], "192.168.4.20")
+    assert not checks.holds_address("inet 192.168.4.201/24", "192.168.4.20")  # a longer address is not the VIP

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
+from provision.facts import vip_holder
 from provision.providers.local.steps import must
 from provision.roles.loadbalancer import CRM_FILE
-
-
-def vip_holder(p) -> str | None:
-    vip = str(p.plan.vip.address)
-    for host in p.plan.loadbalancers:
-        res = p.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
-        if res.ok and f" {vip}/" in res.stdout:
-            return host.name
-    return None
-
 
 CIB = "/var/lib/pacemaker/cib/cib.xml"
 
