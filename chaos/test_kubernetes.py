@@ -61,6 +61,16 @@ def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline, budget
         tl.probes["API /readyz through the VIP"] = probe.samples()
 
 
+def announced_address(svc: dict | None) -> str:
+    """The demo LoadBalancer service's address. No such service: skip (nothing to announce).
+    A service without an address is MLB-03 broken: a failure, never a skip."""
+    if svc is None:
+        pytest.skip("no demo LoadBalancer service (demo/demo-lb) in this lab: nothing for MetalLB to announce")
+    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    assert ingress, "MLB-05: the demo LoadBalancer service has no address: MetalLB assigned none (MLB-03), so none can move"
+    return ingress[0]["ip"]
+
+
 def node_macs(lab) -> dict[str, str]:
     """The lab NIC's MAC address of every Kubernetes node."""
     out = {}
@@ -105,13 +115,7 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget)
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     if not has_kubernetes(lab):
         pytest.skip("no Kubernetes cluster in this lab: no MetalLB speaker announces an address")
-    svc = kubectl_json(lab, "-n", "demo", "get", "service", "demo-lb")
-    if svc is None:
-        pytest.skip("no demo LoadBalancer service (demo/demo-lb) in this lab: nothing for MetalLB to announce")
-    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
-    # A LoadBalancer service without an address is MLB-03 broken, not a reason to skip
-    assert ingress, "MLB-05: the demo LoadBalancer service has no address: MetalLB assigned none (MLB-03), so none can move"
-    ip = ingress[0]["ip"]
+    ip = announced_address(kubectl_json(lab, "-n", "demo", "get", "service", "demo-lb"))
     macs = node_macs(lab)
     admin = lab.plan.by_role("admin")[0].name
     # The admin host's traffic crosses the gateway, which then holds the announcer's MAC.
