@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from chaos.timeline import REPORTS, Timeline
+from provision import waiting
 from provision.deadlines import Budget, Deadlines, budgets, deadlines
 from provision.facts import has_kubernetes, kubernetes_settled
 from provision.pytest_plugin import require_lab
@@ -20,6 +21,18 @@ _OVER: list[str] = []
 
 # no lab up: one line and a failed run, before any scenario
 pytest_sessionstart = require_lab
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each scenario's events and long waits as lines on the terminal, as they happen (the
+    # terminal reporter writes past pytest's capture); CI logs get the same lines.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(config, "workerinput"):
+        waiting.tell(reporter.write_line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    waiting.tell(None)
 
 
 @pytest.fixture(scope="session", autouse=True)

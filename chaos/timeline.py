@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provision.waiting import say
+
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
@@ -20,6 +22,7 @@ class Timeline:
     def event(self, label: str, t: float | None = None) -> float:
         t = time.time() if t is None else t
         self.events.append((t, label))
+        say(f"{self.scenario} +{t - self.events[0][0]:.1f} s: {label}")
         return t
 
     def write(self, directory: Path = REPORTS / "chaos") -> Path:
