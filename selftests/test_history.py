@@ -1,6 +1,11 @@
 """The register checker on hand-made histories: it accepts what etcd may do, rejects what
 it must not."""
 
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from chaos.history import Op, check, linearizable
 
 
@@ -112,3 +117,51 @@ def test_long_history_is_checked_quickly():
     assert linearizable(ops)
     ops[-1] = r(1, t, t + 0.5)
     assert not linearizable(ops)
+
+
+# -- against an independent checker ----------------------------------------------------------
+def brute_force(ops: list[Op], initial=None) -> bool:
+    """Linearizable by exhaustion: some order of the acknowledged ops and some subset of the
+    timed-out writes, consistent with real time, that a register explains."""
+    acked = [o for o in ops if o.outcome == "ok"]
+    pending = [o for o in ops if o.kind == "write" and o.outcome == "timeout"]
+    for k in range(len(pending) + 1):
+        for chosen in itertools.combinations(pending, k):
+            group = acked + list(chosen)
+            for order in itertools.permutations(group):
+                # real time: nobody goes after an op that completed before it started
+                if any(b.outcome == "ok" and b.complete < a.invoke for i, a in enumerate(order) for b in order[i + 1:]):
+                    continue
+                state, fine = initial, True
+                for o in order:
+                    if o.kind == "write":
+                        state = o.value
+                    elif o.value != state:
+                        fine = False
+                        break
+                if fine:
+                    return True
+    return False
+
+
+@st.composite
+def histories(draw):
+    n = draw(st.integers(1, 6))
+    ops, value = [], 0
+    for _ in range(n):
+        start = draw(st.integers(0, 10))
+        end = start + draw(st.integers(1, 4))
+        kind = draw(st.sampled_from(["write", "read"]))
+        outcome = draw(st.sampled_from(["ok", "ok", "ok", "timeout", "fail"]))
+        if kind == "write":
+            value += 1
+            ops.append(w(value, start, end, outcome))
+        else:
+            ops.append(r(draw(st.sampled_from([None, *range(1, value + 1)])) if value else None, start, end, outcome))
+    return ops
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories())
+def test_search_agrees_with_exhaustion(ops):
+    assert linearizable(ops) == brute_force(ops)
