@@ -35,6 +35,20 @@ def lab_memory_mib(p: LocalProvider) -> dict[str, float]:
     return out
 
 
+def beside_previous(previous: dict, current: dict) -> list[str]:
+    """Each time figure beside the one recorded before, as a ratio (below 1: faster now)."""
+    lines = []
+    for key, now in current.items():
+        if not key.endswith("_s") or not isinstance(now, int | float):
+            continue
+        before = previous.get(key)
+        if isinstance(before, int | float) and before > 0:
+            lines.append(f"{key:<18} {now:8.1f} s   before {before:8.1f} s   x{now / before:.2f}")
+        else:
+            lines.append(f"{key:<18} {now:8.1f} s   (no earlier figure)")
+    return lines
+
+
 def timed(fn) -> float:
     start = time.monotonic()
     fn()
@@ -61,9 +75,11 @@ def main() -> None:
     figures["lab_memory_mib"] = round(sum(mem.values()), 1)
     figures["memory_per_host_mib"] = mem
     figures["down_s"] = timed(p.down)
+    previous = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
+    print("\n".join(beside_previous(previous, figures)))
 
 
 if __name__ == "__main__":

@@ -116,3 +116,13 @@ def test_page_in_a_headless_browser(reports):
     assert plots and visible and int(plots[1]) >= 1 and visible[1] == plots[1], body[0]
     assert len(re.findall(r'<tr data-promise="', dom)) == len(promises())
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_bench_figures_beside_the_previous_ones():
+    from provision.bench import beside_previous
+
+    lines = beside_previous({"warm_up_s": 135.0, "cold_build_s": 762.0, "underhood": "0.1.0"},
+                            {"warm_up_s": 90.0, "down_s": 2.1, "lab_memory_mib": 900.0, "underhood": "0.1.0+g1"})
+    assert lines[0].startswith("warm_up_s") and lines[0].endswith("x0.67") and "before    135.0 s" in lines[0]
+    assert lines[1] == "down_s                  2.1 s   (no earlier figure)"
+    assert len(lines) == 2  # memory and the version are no times
