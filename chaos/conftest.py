@@ -23,9 +23,11 @@ _OVER: list[str] = []
 pytest_sessionstart = require_lab
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Each scenario's events and long waits as lines on the terminal, as they happen (the
-    # terminal reporter writes past pytest's capture); CI logs get the same lines.
+    # terminal reporter writes past pytest's capture); CI logs get the same lines. Last: the
+    # terminal reporter is registered by its own pytest_configure.
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and not hasattr(config, "workerinput"):
         waiting.tell(reporter.write_line)

@@ -29,11 +29,12 @@ def with_check(plan: Plan, check: str) -> Plan:
 
 
 def put_haproxy_cfg(lab, plan: Plan, password: str) -> None:
-    """haproxy.cfg as ``plan`` renders it, on both load balancers, reloaded in place."""
+    """haproxy.cfg as ``plan`` renders it, on both load balancers, reloaded where haproxy runs
+    (pacemaker runs it on the VIP's holder only)."""
     for lb in plan.loadbalancers:
         text = base64.b64encode(haproxy_cfg(plan, lb, password).encode()).decode()
         res = lab.run(lb.name, ["sh", "-c", f"echo {text} | base64 -d > {HAPROXY_CFG}.new && haproxy -c -q -f {HAPROXY_CFG}.new "
-                                            f"&& mv {HAPROXY_CFG}.new {HAPROXY_CFG} && systemctl reload haproxy"], timeout=60)
+                                            f"&& mv {HAPROXY_CFG}.new {HAPROXY_CFG} && systemctl try-reload-or-restart haproxy"], timeout=60)
         assert res.ok, f"{lb.name}: haproxy.cfg with check {plan.haproxy.check}: {res.stderr or res.stdout}"
 
 
