@@ -105,8 +105,12 @@ def budgets(plan: Plan, overrides: Mapping[str, float] | None = None) -> dict[st
                f"fall {h.fall} x (check inter {inter:g} s + connect timeout {connect:g} s); + {m:g} s"),
         Budget("haproxy_take_back", 60 + h.rise * inter + m, f"the master boots with its API server (60 s), then rise {h.rise} x inter {inter:g} s; + {m:g} s"),
         Budget("metallb_takeover", 10 + m, f"memberlist declares the speaker dead (10 s); + {m:g} s"),
-        Budget("node_not_ready", 40 + m, f"kubelet's node-monitor grace period 40 s; + {m:g} s"),
-        Budget("pods_rescheduled", 40 + 10 + 30 + m, f"node-monitor grace 40 s, the demo pods' tolerationSeconds 10 s, a start (30 s); + {m:g} s"),
+        # The controller counts the grace from the last lease renewal it read: up to one
+        # renewal interval (10 s) and one monitor period (5 s) later than the fault.
+        Budget("node_not_ready", 40 + 10 + 5 + m,
+               f"node-monitor grace period 40 s + a lease renewal interval 10 s + node-monitor period 5 s; + {m:g} s"),
+        Budget("pods_rescheduled", 40 + 10 + 5 + 10 + 30 + m,
+               f"NotReady (40 + 10 + 5 s), the demo pods' tolerationSeconds 10 s, a start (30 s); + {m:g} s"),
     ]
     out = {b.key: b for b in found}
     for key, seconds in (overrides or {}).items():
