@@ -54,13 +54,11 @@ def budget(plan, pytestconfig) -> dict[str, Budget]:
     """Each measured recovery's budget (provision/deadlines.py), with the user's --budget."""
     overrides = {}
     for item in pytestconfig.getoption("--budget"):
-        key, sep, value = item.partition("=")
+        key, _, value = item.partition("=")
         try:
-            overrides[key] = float(value) if sep else float("nan")
+            overrides[key] = float(value)
         except ValueError:
-            overrides[key] = float("nan")
-        if overrides[key] != overrides[key]:
-            raise pytest.UsageError(f"--budget {item}: give KEY=SECONDS, e.g. --budget vip_gap=20")
+            raise pytest.UsageError(f"--budget {item}: give KEY=SECONDS, e.g. --budget vip_gap=20") from None
     try:
         return budgets(plan, overrides)
     except ValueError as exc:

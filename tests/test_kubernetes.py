@@ -197,7 +197,7 @@ def test_coredns_three_replicas_on_the_masters_and_names_resolve(plan, k8s, core
     assert len(pods) == plan.kubernetes.coredns_replicas
     assert {p.spec.node_name for p in pods} <= {m.name for m in plan.masters}
     worker_probe = probes[plan.workers[0].name]
-    name = "kubernetes.default.svc.cluster.local"  # kubeadm-config's dnsDomain
+    name = f"kubernetes.default.svc.{plan.kubernetes.cluster_domain}"
     answer = exec_in(k8s, worker_probe, f"nslookup {name}")
     api_service = str(next(ipaddress.ip_network(plan.lab.service_cidr).hosts()))  # kubernetes.default's ClusterIP
     problems = checks.resolves_to(answer, name, api_service, "K8S-07")

@@ -7,10 +7,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from provision import checks
+from provision.facts import HAPROXY_ADMIN_SOCK
 from provision.roles import loadbalancer as lb_role
 from provision.topology import Plan
 
-ADMIN_SOCK = "/run/haproxy/admin.sock"
+ADMIN_SOCK = HAPROXY_ADMIN_SOCK
 
 
 def cmap(t) -> dict[str, str]:

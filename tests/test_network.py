@@ -9,10 +9,11 @@ import uuid
 import pytest
 
 from provision import checks
+from provision.facts import DNSMASQ_LEASES
 from provision.roles.gateway import DNS_CONF
 from provision.topology import WAN, Plan
 
-LEASES = "/var/lib/misc/dnsmasq.leases"
+LEASES = DNSMASQ_LEASES
 
 
 def lab_hosts(plan: Plan):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from provision import checks
-from provision.facts import etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
+from provision.facts import DNSMASQ_LEASES, backend_states, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.kubeclient import ADMIN_CONF
 from provision.secrets import Secrets
 from provision.topology import WAN
@@ -92,18 +92,16 @@ def breakages() -> list[Breakage]:
         restore_file(holder(), "/etc/haproxy/haproxy.cfg")
         sh(holder(), "systemctl reload haproxy")
 
-    def backend_problems() -> list[str]:
-        return checks.haproxy_backend(LAB.run(holder(), ["sh", "-c", "echo 'show stat' | nc -U /run/haproxy/admin.sock"]).stdout, PLAN)
-
     def masters_down_behind_haproxy() -> None:
         # every server's health check aimed at a port nobody listens on: listed, never UP
         edit_haproxy(f"s/:{api_port} check/:{api_port + 1} check/")()
-        LAB.wait_for("every master DOWN in haproxy", lambda: all(f"{m.name} DOWN" in "".join(backend_problems()) for m in PLAN.masters),
+        LAB.wait_for("every master DOWN in haproxy", lambda: all(backend_states(LAB).get(m.name) == "DOWN" for m in PLAN.masters),
                      60, interval=1)
 
     def masters_back_behind_haproxy() -> None:
         put_haproxy_back()
-        LAB.wait_for("every master UP in haproxy", lambda: not backend_problems(), 60, interval=1)
+        LAB.wait_for("every master UP in haproxy", lambda: all(backend_states(LAB).get(m.name) == "UP" for m in PLAN.masters),
+                     60, interval=1)
 
     def coredns_zone(old: str, new: str) -> Callable[[], None]:
         # the Corefile's kubernetes zone edited, then new CoreDNS pods that serve it
@@ -157,7 +155,7 @@ def breakages() -> list[Breakage]:
             sh(h.name, f"networkctl renew {h.lab_nic.ifname}")
 
         def all_renewed() -> bool:
-            table = checks.parse_leases(LAB.run(gw, ["cat", "/var/lib/misc/dnsmasq.leases"]).stdout)
+            table = checks.parse_leases(LAB.run(gw, ["cat", DNSMASQ_LEASES]).stdout)
             now = time.time()
             return all(checks.lease_seconds(PLAN.networks[h.network].dhcp.lease) - 120 < table.get(h.name, (0, ""))[0] - now
                        for h in clients)
@@ -205,7 +203,7 @@ def breakages() -> list[Breakage]:
                  masters_down_behind_haproxy, masters_back_behind_haproxy,
                  affects=(*THROUGH_THE_API, "ETCD-01")),  # no API server at all: ETCD-01's members as the API sees them too
         Breakage("K8S-07", "CoreDNS no longer answers for the cluster domain (its kubernetes zone renamed)",
-                 coredns_zone("cluster.local", "cluster.invalid"), coredns_zone("cluster.invalid", "cluster.local")),
+                 coredns_zone(PLAN.kubernetes.cluster_domain, "cluster.invalid"), coredns_zone("cluster.invalid", PLAN.kubernetes.cluster_domain)),
         Breakage("K8S-07", "CoreDNS scaled to one replica (it still answers)",
                  scale("kube-system", "coredns", 1), scale("kube-system", "coredns", PLAN.kubernetes.coredns_replicas)),
         Breakage("LB-01", "corosync's token raised to 5 s on both nodes and reloaded (the pair stays quorate)",
