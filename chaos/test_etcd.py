@@ -13,9 +13,9 @@ from chaos.history import Op, check
 from chaos.timeline import REPORTS
 from provision.facts import etcd_healthy, etcd_leader, etcd_status
 from provision.probe import Probe
-from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
 from provision.pytest_plugin import needs
 from provision.roles.master import etcd_endpoints
+from provision.steps.etcd import CLIENT_DIR, etcdctl
 
 #: This run's own: keys (and the probe's counter) are never shared with an earlier scenario
 #: or an earlier run on the same lab, so each history starts from an absent key.

@@ -10,12 +10,12 @@ import json
 import time
 from pathlib import Path
 
-from provision import topology
+from provision import baseimage, topology
 from provision.kube import binaries
-from provision.providers.local import LocalProvider, image
+from provision.providers.local import LocalProvider
 from provision.providers.local.container import CGROUP_ROOT
 from provision.providers.local.pipeline import Pipeline
-from provision.providers.local.system import remove_tree
+from provision.system import remove_tree
 from provision.version import version
 
 REPORT = Path("reports") / "bench.json"
@@ -64,7 +64,7 @@ def main() -> None:
     figures: dict[str, object] = {"underhood": version()}
     p.down()
     if args.cold:
-        remove_tree(image.image_dir(p.plan))
+        remove_tree(baseimage.image_dir(p.plan))
         remove_tree(binaries.CACHE)
         remove_tree(binaries.GO_CACHE)
         figures["cold_build_s"] = timed(lambda: Pipeline(p).build())

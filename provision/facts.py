@@ -10,8 +10,8 @@ from datetime import datetime
 
 from provision import checks
 from provision.kubeclient import ADMIN_CONF
-from provision.providers.local.steps.etcd import etcdctl
 from provision.roles.master import etcd_endpoints
+from provision.steps.etcd import etcdctl
 
 __all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
 

@@ -17,8 +17,8 @@ from provision import providers, topology
 from provision.errors import ProviderError
 from provision.providers.base import Result
 from provision.providers.vagrant import VagrantProvider
-from provision.providers.vagrant.converge import network_files
 from provision.providers.vagrant.machines import Machines
+from provision.steps.hostfiles import network_files
 
 PLAN = topology.load()
 
@@ -160,7 +160,7 @@ def test_the_ssh_config_is_every_hosts(fake_vagrant, tmp_path):
 
 
 def test_packages_installs_only_what_is_missing(monkeypatch):
-    from provision.providers.vagrant.converge import packages
+    from provision.steps.hostfiles import packages
 
     p = VagrantProvider(PLAN)
     gw = PLAN.gateway
@@ -170,7 +170,10 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     def run(host, argv, *, timeout=60, input=None):
         calls.append(argv)
         if argv[0] == "dpkg-query":
-            return Result(0 if argv[-1] in have else 1, "install ok installed" if argv[-1] in have else "", "")
+            asked = argv[3:]
+            return Result(0, "".join(f"{pkg} install ok installed\n" for pkg in asked if pkg in have), "")
+        if argv[:2] == ["systemd-detect-virt", "--container"]:
+            return Result(1, "none\n", "")  # a VM
         return Result(0, "", "")
 
     monkeypatch.setattr(p, "run", run)
@@ -185,13 +188,13 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     calls.clear()
     have |= wanted
     packages(p, gw)
-    assert all(c[0] == "dpkg-query" for c in calls)  # nothing to install: no apt at all
+    assert [c[0] for c in calls if c[0] != "systemd-detect-virt"] == ["dpkg-query"]  # one query, no apt at all
 
 
 def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
     """K8S-01 on a VM: br_netfilter and the sysctls take effect without a reboot."""
     from provision import roles
-    from provision.providers.vagrant.converge import apply_boot_files
+    from provision.steps.hostfiles import apply_boot_files
     from provision.secrets import Secrets
 
     p = VagrantProvider(PLAN)
@@ -207,7 +210,7 @@ def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
 
 
 def test_lab_nics_get_the_plans_names_in_adapter_order():
-    from provision.providers.vagrant.converge import nic_names
+    from provision.providers.vagrant.nics import nic_names
 
     gw = PLAN.gateway
     # libvirt with net.ifnames=0: eth0 is Vagrant's, then the lab's in the Vagrantfile's order

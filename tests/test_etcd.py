@@ -7,8 +7,8 @@ import json
 import pytest
 
 from provision import checks
-from provision.providers.local.steps.etcd import CLIENT_DIR, etcdctl
 from provision.roles.master import etcd_endpoints
+from provision.steps.etcd import CLIENT_DIR, etcdctl
 
 
 @pytest.mark.promise("ETCD-01")

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from provision import topology
-from provision.providers.local.image import SKIPPED_IN_CONTAINERS
+from provision.baseimage import SKIPPED_IN_CONTAINERS
 from provision.roles.kubernetes import MODULES_FILE
 from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN

@@ -10,7 +10,7 @@ from provision.errors import ProviderError
 from provision.providers.base import Provider
 from provision.topology import Plan
 
-NAMES = ("local", "vagrant", "existing", "auto")
+NAMES = ("local", "local-ssh", "vagrant", "existing", "auto")
 
 
 def choose(name: str | None) -> str:
@@ -39,6 +39,10 @@ def get(name: str | None, plan: Plan, *, inventory: str | None = None, allow_cha
         from provision.providers.vagrant import VagrantProvider
 
         return VagrantProvider(plan, Path(plan_file) if plan_file else None)
+    if name == "local-ssh":
+        from provision.providers.local.over_ssh import LocalSshProvider
+
+        return LocalSshProvider(plan)
     from provision.providers.local import LocalProvider
 
     return LocalProvider(plan)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import abc
+import base64
+import hashlib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.errors import ProviderError
+from provision.roles.network import Uplink
+from provision.steps import must
 from provision.topology import Plan
 from provision.waiting import until
+
+#: An upload's time limit: a floor, plus this much per MiB (a slow ssh link, 1 MiB/s).
+UPLOAD_FLOOR_S = 60
+UPLOAD_S_PER_MIB = 1.0
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,6 @@ class Provider(abc.ABC):
 
     def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
         """Start (and enable) units that are not active yet; a no-op when they are."""
-        from provision.providers.local.steps import must
-
         for unit in units:
             if self.run(host, ["systemctl", "is-active", "--quiet", unit], timeout=20).ok:
                 continue
@@ -82,6 +89,76 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def running(self, host: str) -> bool: ...
+
+    # -- files on a host: what the steps use besides run ---------------------------------------
+    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> bool:
+        """Write a file on a host; True when it changed (the same bytes and mode are left
+        alone). Through ``run`` and base64 (some role files are bytes); a provider with a
+        faster way (a container's root on this machine) overrides it."""
+        data = content.encode() if isinstance(content, str) else content
+        current = self.run(host, ["sh", "-c", 'sha256sum < "$1" && stat -c %a "$1"', "-", path], timeout=30)
+        if current.ok and current.stdout.split() == [hashlib.sha256(data).hexdigest(), "-", mode.lstrip("0")]:
+            return False
+        res = self.run(host, ["sh", "-c", 'base64 -d | install -D -m "$1" /dev/stdin "$2"', "-", mode, path], timeout=60,
+                       input=base64.b64encode(data).decode())
+        if not res.ok:
+            raise ProviderError(f"{host}: writing {path} failed: {res.stderr.strip()}")
+        return True
+
+    def shared_path(self, host: str, source: Path) -> str | None:
+        """Where a host already sees a file of this machine (a read-only bind), if it does:
+        then nothing needs to be uploaded."""
+        return None
+
+    def exec_argv(self, host: str, argv: list[str]) -> list[str]:
+        """The command line on this machine that runs ``argv`` on a host, stdin and stdout
+        passed through as bytes (uploads)."""
+        raise NotImplementedError(f"the {self.name} provider cannot stream files to a host")
+
+    def upload(self, host: str, source: Path, dest: str, mode: str = "0644") -> bool:
+        """Copy a file of this machine to ``dest`` on a host; True when it was copied. The
+        checksum decides: the same content is left alone. Resumable: an interrupted copy
+        (``dest.part``) goes on from where it stopped, and a copy that does not verify is
+        started over once."""
+        digest = _sha256(source)
+        size = source.stat().st_size
+        for attempt in (1, 2):
+            state = self.run(host, ["sh", "-c", '(sha256sum < "$1" 2>/dev/null || echo -) | cut -d" " -f1; '
+                                    'stat -c %s "$1.part" 2>/dev/null || echo 0', "-", dest], timeout=120)
+            if not state.ok:
+                raise ProviderError(f"{host}: reading {dest} failed: {state.stderr.strip()}")
+            have, partial = state.stdout.split()
+            if have == digest:
+                return False
+            offset = int(partial) if attempt == 1 and int(partial) <= size else 0
+            script = ('mkdir -p "$(dirname "$1")" && if [ "$2" = 0 ]; then cat > "$1.part"; else cat >> "$1.part"; fi && '
+                      'sha256sum < "$1.part" | cut -d" " -f1')
+            limit = UPLOAD_FLOOR_S + UPLOAD_S_PER_MIB * (size - offset) / 2**20
+            with open(source, "rb") as f:
+                f.seek(offset)
+                try:
+                    res = subprocess.run(self.exec_argv(host, ["sh", "-c", script, "-", dest, str(offset)]), stdin=f,
+                                         capture_output=True, timeout=limit)
+                except subprocess.TimeoutExpired:
+                    raise ProviderError(f"{host}: uploading {source.name} took over {limit:.0f} s; run up again to resume") from None
+            if res.returncode != 0:
+                raise ProviderError(f"{host}: uploading {source.name} failed: {res.stderr.decode(errors='replace').strip()[-400:]}")
+            if res.stdout.decode().strip() == digest:
+                must(self.run(host, ["sh", "-c", 'chmod "$2" "$1.part" && mv -f "$1.part" "$1"', "-", dest, mode]),
+                     f"{host}: install {dest}")
+                return True
+            self.run(host, ["rm", "-f", f"{dest}.part"])
+        raise ProviderError(f"{host}: {dest} does not match {source} after two uploads")
+
+    def uplink(self) -> Uplink | None:
+        """The gateway's uplink, where the provider gives it a static address in a network of
+        its own (None: the provider's DHCP configures it, as Vagrant's NAT does)."""
+        return None
+
+    def name_lab_nics(self, host) -> None:
+        """Give a host's lab NICs the plan's names, where the provider cannot name them at
+        creation (VMs: by MAC, in adapter order)."""
+        return None
 
     def is_up(self) -> bool:
         """Is there a lab to talk to (its gateway running)?"""
@@ -144,3 +221,20 @@ class Provider(abc.ABC):
     def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
         """Poll ``check()`` until it returns something truthy; bounded in time."""
         return until(check, timeout, what, interval)
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    """A file's sha256, remembered while the file is unchanged (the same archive goes to
+    every node)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _digests[key] = h.hexdigest()
+    return _digests[key]

@@ -40,6 +40,10 @@ class Ssh:
             return subprocess.Popen(self.command(host, argv), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
 
+    def stop_argv(self, host: str) -> list[str]:
+        """Ends the connection kept open to a host for reuse (none: ssh says so, harmlessly)."""
+        return [*self._base(), "-O", "exit", host]
+
     def connect_argv(self, host: str, address: str, port: int) -> list[str]:
         return [*self._base(), "-W", f"{address}:{port}", host]
 

@@ -15,7 +15,7 @@ import pytest
 from provision import topology
 from provision.providers.local import LocalProvider
 from provision.providers.local.container import hierarchies
-from provision.providers.local.system import links_with_prefix, mounts_under, netns_list
+from provision.system import links_with_prefix, mounts_under, netns_list
 from provision.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,13 +11,15 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from provision import baseimage
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.providers.base import HostState, OutsideTarget, Provider, Result
-from provision.providers.local import image, limits
+from provision.providers.local import limits
 from provision.providers.local.container import Bind, Container, Link
 from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
-from provision.providers.local.system import links_with_prefix, remove_tree, sh
+from provision.roles.network import Uplink
+from provision.system import links_with_prefix, remove_tree, sh
 from provision.topology import WAN, Host, Plan
 
 STATE_ROOT = Path("/var/lib/underhood")
@@ -38,6 +40,8 @@ def _compact(name: str) -> str:
 class LocalProvider(Provider):
     name = "local"
     capabilities = frozenset({"nspawn", "real-daemons", "chaos", "power", "reach-isolated", "kubernetes", "dataplane"})
+    #: The nodes see the machine's build cache through a read-only bind: nothing to upload.
+    shares_build_cache = True
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
@@ -65,12 +69,12 @@ class LocalProvider(Provider):
             Bind(directory / "containerd", "/var/lib/containerd", readonly=False),
             Bind(directory / "kubelet", "/var/lib/kubelet", readonly=False),
             # The built binaries and images, shared read-only by every node.
-            Bind(binaries.CACHE, KUBE_CACHE),
+            *([Bind(binaries.CACHE, KUBE_CACHE)] if self.shares_build_cache else []),
         ) if node else ()
         return Container(f"{self.prefix}-{host.name}", host.name, directory, self._image_path(), links, fuse, binds, node)
 
     def _image_path(self) -> Path:
-        return image.image_dir(self.plan)
+        return baseimage.image_dir(self.plan)
 
     def _guarded_ranges(self) -> list[str]:
         return [str(self.plan.lab.cidr), str(OUTSIDE_NET), str(self.plan.lab.pod_cidr)]
@@ -243,6 +247,31 @@ class LocalProvider(Provider):
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.container(host).run(argv, timeout=timeout, input=input)
+
+    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> bool:
+        # Straight into the container's root on this machine: no round trip per file.
+        return self.container(host).write(path, content, mode)
+
+    def exec_argv(self, host: str, argv: list[str]) -> list[str]:
+        return self.shell_argv(host, argv)
+
+    def shared_path(self, host: str, source: Path) -> str | None:
+        h = self.plan.host(host)
+        if not self.shares_build_cache or h.role not in KUBERNETES_ROLES or not source.is_relative_to(binaries.CACHE):
+            return None
+        return f"{KUBE_CACHE}/{source.relative_to(binaries.CACHE)}"
+
+    def uplink(self) -> Uplink:
+        return Uplink(f"{WAN_ADDRESS}/{OUTSIDE_NET.prefixlen}", str(OUTSIDE_ADDRESS))
+
+    def attach_uplink(self) -> None:
+        """The gateway's uplink into our outside namespace, and the services there."""
+        gw = self.container(self.plan.gateway)
+        wan = next(ln for ln, nic in zip(gw.links, self.plan.gateway.nics, strict=True) if nic.network == WAN)
+        if self.outside.attach(wan.host_side):
+            self.changed(f"outside: attached {wan.host_side}")
+        if self.outside.start_services():
+            self.changed("outside: started the stub resolver and service")
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
         leader = self.container(host).leader()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from provision.errors import ProviderError
 from provision.providers.base import Result
-from provision.providers.local.system import mounts_under, remove_tree, sh
+from provision.system import mounts_under, remove_tree, sh
 from provision.waiting import until
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")

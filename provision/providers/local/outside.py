@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provision.providers.local.system import sh
+from provision.system import sh
 
 #: TEST-NET-2 (RFC 5737): a documentation range, never a lab address. (TEST-NET-3 is not
 #: free on every machine: some reach their package mirrors there.)

@@ -4,8 +4,6 @@ roles and steps as the local provider, over ssh (`vagrant ssh-config`)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import shutil
 import subprocess
@@ -14,8 +12,9 @@ from pathlib import Path
 from provision.errors import ProviderError
 from provision.providers.base import HostState, Provider, Result
 from provision.providers.ssh import Ssh
-from provision.providers.vagrant import prereqs, vboxmanage, virsh
+from provision.providers.vagrant import nics, prereqs, vboxmanage, virsh
 from provision.providers.vagrant.machines import ROOT, Machines
+from provision.steps.converge import converge
 from provision.topology import Plan
 from provision.vagrant_data import VIRTUALBOX_IFNAMES, intnet
 
@@ -32,7 +31,7 @@ def hypervisor() -> str:
 
 class VagrantProvider(Provider):
     name = "vagrant"
-    capabilities = frozenset({"vms", "real-daemons", "chaos", "power", "reach-isolated"})
+    capabilities = frozenset({"vms", "real-daemons", "chaos", "power", "reach-isolated", "kubernetes"})
 
     def __init__(self, plan: Plan, plan_file: Path | None = None) -> None:
         super().__init__(plan)
@@ -49,8 +48,6 @@ class VagrantProvider(Provider):
 
     # -- lifecycle --------------------------------------------------------------------------
     def up(self) -> None:
-        from provision.providers.vagrant.converge import converge
-
         prereqs.check(self.plan, self.hypervisor)
         machines = self._machines()
         # One `vagrant up` in the documents' order: the gateway first.
@@ -100,18 +97,11 @@ class VagrantProvider(Provider):
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.ssh.run(host, argv, timeout=timeout, input=input)
 
-    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> bool:
-        """Write a file on a host; True when it changed (the same bytes and mode are left alone).
-        Through base64: some role files (keys) are bytes."""
-        data = content.encode() if isinstance(content, str) else content
-        current = self.run(host, ["sh", "-c", 'sha256sum < "$1" && stat -c %a "$1"', "-", path], timeout=30)
-        if current.ok and current.stdout.split() == [hashlib.sha256(data).hexdigest(), "-", mode.lstrip("0")]:
-            return False
-        res = self.run(host, ["sh", "-c", 'base64 -d | install -D -m "$1" /dev/stdin "$2"', "-", mode, path], timeout=60,
-                       input=base64.b64encode(data).decode())
-        if not res.ok:
-            raise ProviderError(f"{host}: writing {path} failed: {res.stderr.strip()}")
-        return True
+    def exec_argv(self, host: str, argv: list[str]) -> list[str]:
+        return self.ssh.command(host, argv)
+
+    def name_lab_nics(self, host) -> None:
+        nics.name_lab_nics(self, host)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
         return self.ssh.spawn(host, argv, output)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+from provision import baseimage
 from provision.errors import ProviderError
-from provision.providers.local import image
-from provision.providers.local.system import remove_tree
+from provision.system import remove_tree
 from provision.topology import Plan
 from provision.vagrant_data import VIRTUALBOX_IFNAMES
 
@@ -49,7 +49,7 @@ INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagran
 
 
 def packages(plan: Plan) -> list[str]:
-    return sorted(set(image.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages()))
+    return sorted(set(baseimage.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages()))
 
 
 def box_path(plan: Plan) -> Path:
@@ -109,7 +109,7 @@ def configure(root: Path, key: Path) -> None:
     shutil.copy(key, ssh_dir / "authorized_keys")
     (ssh_dir / "authorized_keys").chmod(0o600)
     _sh(*chroot, "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh", what="vagrant's ssh directory")
-    subprocess.run(["systemctl", f"--root={root}", "disable", *image.DISABLE], capture_output=True)
+    subprocess.run(["systemctl", f"--root={root}", "disable", *baseimage.DISABLE], capture_output=True)
     _sh("systemctl", f"--root={root}", "enable", "systemd-networkd", "ssh", what="enable networkd and ssh")
     # The initramfs' udev names NICs first: with the default policy it gives a NIC the altname
     # another one is to be named (enp0s8 is slot 8's predictable name), and the rename fails.
@@ -209,7 +209,7 @@ def build(plan: Plan, log: Callable[[str], None] = print) -> Path:
     try:
         root = work / "root"
         log(f"box: Debian {plan.versions.debian} with {len(packages(plan))} packages (mmdebstrap)")
-        _sh(*image.mmdebstrap_argv(plan.versions.debian, root, packages(plan)), what="mmdebstrap")
+        _sh(*baseimage.mmdebstrap_argv(plan.versions.debian, root, packages(plan)), what="mmdebstrap")
         configure(root, insecure_key())
         log("box: disk, GRUB, qcow2")
         assemble(root, work / "disk.raw")

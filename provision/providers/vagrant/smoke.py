@@ -21,10 +21,10 @@ from pathlib import Path
 import yaml
 
 from provision import topology
-from provision.providers.local.system import sh
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
+from provision.system import sh
 from provision.vagrant_data import intnet
 from provision.waiting import until
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from provision.providers.local.steps import must
 from provision.roles.gluster import volume_create_args, volume_options
+from provision.steps import must
 
 
 def apply(p) -> None:

@@ -1,20 +1,32 @@
-"""Per-host network configuration for systemd-networkd: DHCP everywhere but the gateway."""
+"""Per-host network configuration for systemd-networkd: DHCP everywhere but the gateway.
+
+The gateway's uplink is the provider's business (a namespace of ours, or the hypervisor's
+NAT): the provider hands it over as an Uplink, or None when its own DHCP configures it."""
 
 from __future__ import annotations
 
-from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS
+from dataclasses import dataclass
+
 from provision.render import File
 from provision.topology import WAN, Host, Plan
 
 _NO_V6 = "LinkLocalAddressing=no\nIPv6AcceptRA=no\nLLDP=no\n"
 
 
-def files(plan: Plan, host: Host) -> list[File]:
+@dataclass(frozen=True)
+class Uplink:
+    address: str  # with its prefix length, as networkd's Address= takes it
+    gateway: str
+
+
+def files(plan: Plan, host: Host, uplink: Uplink | None = None) -> list[File]:
     out: list[File] = []
     if host.role == "gateway":
         for nic in host.nics:
             if nic.network == WAN:
-                body = f"Address={WAN_ADDRESS}/{OUTSIDE_NET.prefixlen}\nGateway={OUTSIDE_ADDRESS}\n"
+                if uplink is None:
+                    continue
+                body = f"Address={uplink.address}\nGateway={uplink.gateway}\n"
             else:
                 net = plan.networks[nic.network]
                 body = f"Address={net.gateway}/{net.cidr.prefixlen}\n"

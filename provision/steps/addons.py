@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from provision.kube.artifacts import Artifacts
-from provision.providers.local.steps import must
-from provision.providers.local.steps.cluster import kubectl
 from provision.roles import addons
+from provision.steps import must
+from provision.steps.cluster import kubectl
 
 ADDONS_DIR = "/etc/kubernetes/addons"
 
@@ -18,7 +18,7 @@ def apply_manifest(p, name: str, text: str, server_side: bool = False) -> None:
     large for the last-applied annotation)."""
     first = p.plan.masters[0]
     path = f"{ADDONS_DIR}/{name}.yaml"
-    if p.container(first).write(path, text):
+    if p.write(first.name, path, text):
         p.changed(f"{first.name}: wrote {path}")
     side = ["--server-side"] if server_side else []
     # 0: nothing to change. 1: differences; >1: diff cannot tell (a namespace the manifest
@@ -43,7 +43,7 @@ def patch_coredns(p) -> None:
     """The documents' "Fixing CoreDNS": replicas and placement on the masters (K8S-07)."""
     first = p.plan.masters[0]
     path = f"{ADDONS_DIR}/coredns-patch.yaml"
-    if p.container(first).write(path, addons.coredns_patch(p.plan)):
+    if p.write(first.name, path, addons.coredns_patch(p.plan)):
         p.changed(f"{first.name}: wrote {path}")
     res = must(kubectl(p, "-n", "kube-system", "patch", "deployment", "coredns", "--patch-file", path), "patch coredns")
     if "(no change)" not in res.stdout:

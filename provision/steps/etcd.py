@@ -3,7 +3,7 @@ over TLS for clients and peers, from a CA of ours."""
 
 from __future__ import annotations
 
-from provision.providers.local import pki
+from provision import pki
 from provision.roles.master import ETCD_PKI, etcd_endpoints
 
 #: Where the admin host keeps its client certificate (probes, chaos, conformance).
@@ -31,7 +31,7 @@ def seed(p) -> None:
     pki.ensure_cert(d, "client", "underhood-client", [], "clientAuth")
 
     def put(host, path: str, source: str, mode: str = "0644") -> None:
-        if p.container(host).write(path, (d / source).read_text(), mode):
+        if p.write(host.name, path, (d / source).read_text(), mode):
             p.changed(f"{host.name}: wrote {path}")
 
     first = plan.masters[0]

@@ -1,22 +1,10 @@
-"""Gateway step: the uplink to our outside, forwarding, NAT rules, dnsmasq."""
+"""Gateway step: forwarding, NAT rules, dnsmasq (the provider connected its uplink)."""
 
 from __future__ import annotations
 
 from provision.errors import ProviderError
-from provision.providers.local.steps import must
+from provision.steps import must
 from provision.topology import WAN
-
-
-def apply(p) -> None:
-    """The local provider's gateway: its uplink into our outside namespace, then the rest."""
-    plan = p.plan
-    gw = p.container(plan.gateway)
-    wan = next(ln for ln, nic in zip(gw.links, plan.gateway.nics, strict=True) if nic.network == WAN)
-    if p.outside.attach(wan.host_side):
-        p.changed(f"outside: attached {wan.host_side}")
-    if p.outside.start_services():
-        p.changed("outside: started the stub resolver and service")
-    configure(p)
 
 
 def configure(p) -> None:

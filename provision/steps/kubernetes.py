@@ -3,52 +3,61 @@ configured and running, and the lab's images imported (nodes never pull)."""
 
 from __future__ import annotations
 
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.kube import binaries
 from provision.kube.artifacts import Artifacts
-from provision.providers.local.steps import must
 from provision.roles import kubernetes
+from provision.steps import must
 from provision.topology import Host
 
 #: Images a worker never runs: the control plane's static pods.
 CONTROL_PLANE_ONLY = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 CNI_BIN = "/opt/cni/bin"
+#: Debian's CNI plugins (containernetworking-plugins).
+DEBIAN_CNI = "/usr/lib/cni"
+#: Where a node keeps the build artifacts uploaded to it (binaries, image archives).
+NODE_CACHE = "/var/cache/underhood/artifacts"
 
 
-def on_node(p, path: Path) -> str:
-    """Where a node sees a file of the machine's build cache."""
-    from provision.providers.local import KUBE_CACHE
+def deliver(p, host: Host, path: Path, mode: str = "0644") -> str:
+    """Make a file of the machine's build cache present on a node; its path there. Where the
+    provider shares the cache (a bind), nothing is copied."""
+    shared = p.shared_path(host.name, path)
+    if shared is not None:
+        return shared
+    dest = f"{NODE_CACHE}/{path.relative_to(binaries.CACHE)}"
+    if p.upload(host.name, path, dest, mode):
+        p.changed(f"{host.name}: uploaded {path.name}")
+    return dest
 
-    return f"{KUBE_CACHE}/{path.relative_to(binaries.CACHE)}"
 
-
-def _link(p, host: Host, path: str, target: str) -> None:
-    link = p.container(host).root / path.lstrip("/")
-    if link.is_symlink() and str(link.readlink()) == target:
-        return
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.unlink(missing_ok=True)
-    link.symlink_to(target)
-    p.changed(f"{host.name}: linked {path}")
+def link(p, host: Host, links: dict[str, str]) -> None:
+    """Symlinks ``path -> target`` on a host, in one command; those already right are left."""
+    script = "; ".join(
+        f'[ "$(readlink {shlex.quote(path)})" = {shlex.quote(target)} ] || '
+        f"{{ mkdir -p {shlex.quote(str(Path(path).parent))} && ln -sfn {shlex.quote(target)} {shlex.quote(path)} && echo {shlex.quote(path)}; }}"
+        for path, target in links.items())
+    res = must(p.run(host.name, ["sh", "-c", f"set -e; {script}"], timeout=60), f"{host.name}: links")
+    for path in res.stdout.split():
+        p.changed(f"{host.name}: linked {path}")
 
 
 def _node(p, host: Host, art: Artifacts) -> None:
-    c = p.container(host)
     kube = art.bins["kubernetes"]
-    for name in ("kubeadm", "kubelet", "kubectl"):
-        _link(p, host, f"{kubernetes.BIN}/{name}", on_node(p, kube / name))
+    links = {f"{kubernetes.BIN}/{name}": deliver(p, host, kube / name, "0755") for name in ("kubeadm", "kubelet", "kubectl")}
     # One CNI directory, as the CNI plugins' own packaging has it: Debian's plugins and
     # flannel's, which finds the bridge plugin it delegates to beside itself.
-    for plugin in sorted((c.root / "usr/lib/cni").iterdir()):
-        _link(p, host, f"{CNI_BIN}/{plugin.name}", f"/usr/lib/cni/{plugin.name}")
-    _link(p, host, f"{CNI_BIN}/flannel", on_node(p, art.bins["cni-flannel"] / "flannel"))
+    plugins = must(p.run(host.name, ["ls", DEBIAN_CNI]), f"{host.name}: Debian's CNI plugins").stdout.split()
+    links |= {f"{CNI_BIN}/{name}": f"{DEBIAN_CNI}/{name}" for name in plugins}
+    links[f"{CNI_BIN}/flannel"] = deliver(p, host, art.bins["cni-flannel"] / "flannel", "0755")
+    link(p, host, links)
     # The packages' directory for static pods: kubelet watches it on every node.
-    (c.root / "etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
-    config = kubernetes.containerd_config(art.image("pause").ref, in_container=True)
-    changed = c.write(config.path, config.content, config.mode)
-    if changed:
+    must(p.run(host.name, ["mkdir", "-p", "/etc/kubernetes/manifests"]), f"{host.name}: manifests directory")
+    config = kubernetes.containerd_config(art.image("pause").ref, in_container=p.hosts_are_containers())
+    if p.write(host.name, config.path, config.content, config.mode):
         p.changed(f"{host.name}: wrote {config.path}")
         must(p.run(host.name, ["systemctl", "enable", "containerd"]), f"{host.name}: enable containerd")
         must(p.run(host.name, ["systemctl", "restart", "containerd"], timeout=60), f"{host.name}: restart containerd")
@@ -59,7 +68,7 @@ def _node(p, host: Host, art: Artifacts) -> None:
     for image in art.images:
         if image.ref in present or (host.role != "master" and image.name in CONTROL_PLANE_ONLY):
             continue
-        archive = on_node(p, art.image_dir / image.archive_name())
+        archive = deliver(p, host, art.image_dir / image.archive_name())
         # Unpacked by containerd when a container first uses it.
         must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", archive], timeout=300),
              f"{host.name}: import {image.ref}")

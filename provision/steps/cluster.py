@@ -8,10 +8,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from provision.kubeclient import ADMIN_CONF
-from provision.providers.local.steps import must
 from provision.roles.kubernetes import join_config
 from provision.roles.master import KUBEADM_CONFIG
 from provision.secrets import Secrets
+from provision.steps import must
 from provision.topology import Host
 
 INIT_ARGS = "/etc/kubernetes/kubeadm-init.args"
@@ -29,8 +29,9 @@ def kubectl(p, *args: str, timeout: float = 30):
     return p.run(p.plan.masters[0].name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], timeout=timeout)
 
 
-def _preflight() -> str:
-    return f"--ignore-preflight-errors={','.join(PREFLIGHT_IGNORED)}"
+def _preflight(p) -> list[str]:
+    """Only where the nodes are containers: a VM's kernel passes every check."""
+    return [f"--ignore-preflight-errors={','.join(PREFLIGHT_IGNORED)}"] if p.hosts_are_containers() else []
 
 
 def _joined(p, host: Host) -> bool:
@@ -44,9 +45,9 @@ def init(p) -> None:
     first = p.plan.masters[0].name
     if p.run(first, ["test", "-f", ADMIN_CONF]).ok:
         return
-    args = ["--config", KUBEADM_CONFIG, "--upload-certs", _preflight()]
+    args = ["--config", KUBEADM_CONFIG, "--upload-certs", *_preflight(p)]
     # Kept on the node: what the first master was built with (SEC-07 reads it).
-    p.container(first).write(INIT_ARGS, " ".join(args) + "\n")
+    p.write(first, INIT_ARGS, " ".join(args) + "\n")
     must(p.run(first, ["systemctl", "enable", "kubelet"]), f"{first}: enable kubelet")
     must(p.run(first, ["kubeadm", "init", *args], timeout=600), f"{first}: kubeadm init")
     p.changed(f"{first}: kubeadm init")
@@ -68,9 +69,9 @@ def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
         # an etcd member it added included, before joining again.
         must(p.run(host.name, ["kubeadm", "reset", "--force"], timeout=180), f"{host.name}: kubeadm reset")
     f = join_config(p.plan, host, p.address(host), secrets, pinned)
-    p.container(host).write(f.path, f.content, f.mode)
+    p.write(host.name, f.path, f.content, f.mode)
     must(p.run(host.name, ["systemctl", "enable", "kubelet"]), f"{host.name}: enable kubelet")
-    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, _preflight()], timeout=600), f"{host.name}: kubeadm join")
+    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=600), f"{host.name}: kubeadm join")
     p.changed(f"{host.name}: kubeadm join")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from provision.facts import vip_holder
-from provision.providers.local.steps import must
 from provision.roles.loadbalancer import CRM_FILE
+from provision.steps import must
 
 CIB = "/var/lib/pacemaker/cib/cib.xml"
 

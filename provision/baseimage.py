@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 from provision.errors import ProviderError
-from provision.providers.local.system import remove_tree
 from provision.roles import kubernetes
+from provision.system import remove_tree
 from provision.topology import Plan
 
 CACHE = Path("/var/cache/underhood/images")

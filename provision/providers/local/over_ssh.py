@@ -1,0 +1,82 @@
+"""The local provider's containers converged the way VMs are: booted bare (sshd and the
+management key, all a Vagrant box brings), then made into the lab only over ssh, by the
+generic step library in its ssh ordering (provision.steps.converge), with the Kubernetes
+binaries and images uploaded rather than shared. It proves on every change, without VMs, the
+path the vagrant provider and any ssh host take."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from provision.providers.base import Provider, Result
+from provision.providers.local import LocalProvider
+from provision.providers.ssh import Ssh
+from provision.steps import converge
+from provision.topology import Host, Plan
+
+#: How long a bare container may take from boot to answering over ssh.
+SSH_READY_S = 120
+SSH_UNIT = "/lib/systemd/system/ssh.service"
+
+
+class LocalSshProvider(LocalProvider):
+    name = "local-ssh"
+    # Everything a node runs arrives by upload, as on a VM.
+    shares_build_cache = False
+
+    def __init__(self, plan: Plan, log=print) -> None:
+        super().__init__(plan, log)
+        self.ssh = Ssh(self.state / "ssh-config")
+
+    def up(self) -> None:
+        self.check_machine()
+        self.check_ranges_are_free()
+        step = converge.Steps()
+        step("networks", self._networks_up)
+        step(f"boot {len(self.plan.hosts)} bare hosts (sshd and the management key)", lambda: self.boot_bare(self.plan.hosts))
+        step("gateway uplink: our outside namespace", self.attach_uplink)
+        converge.converge(self)
+
+    def boot_bare(self, hosts: list[Host]) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "ssh-config").write_text(self.ssh_config())
+        key = self.ssh_key().with_suffix(".pub").read_text()
+        todo = [self.container(h) for h in hosts if not self.container(h).running()]
+        for c in todo:
+            c.prepare()
+            # What a box is made with: its key for the management user, sshd enabled.
+            c.write("/root/.ssh/authorized_keys", key, "0600")
+            wants = c.root / "etc/systemd/system/multi-user.target.wants/ssh.service"
+            if not wants.is_symlink():
+                wants.parent.mkdir(parents=True, exist_ok=True)
+                wants.symlink_to(SSH_UNIT)
+            c.boot()
+            self.changed(f"{c.hostname}: booted bare")
+        for c in todo:
+            c.attach_links()
+        with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
+            list(pool.map(lambda h: self.wait_for(f"{h.name} answering over ssh",
+                                                  lambda: self.run(h.name, ["true"], timeout=15).ok, SSH_READY_S, 0.5), hosts))
+
+    def down(self) -> None:
+        # The connections ssh keeps open for reuse end before their hosts do.
+        config = self.state / "ssh-config"
+        if config.exists():
+            for h in self.plan.hosts:
+                subprocess.run(self.ssh.stop_argv(h.name), capture_output=True, timeout=30, check=False)
+        super().down()
+
+    # -- on a host: ssh only ----------------------------------------------------------------------
+    def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        return self.ssh.run(host, argv, timeout=timeout, input=input)
+
+    # Through run, as on any ssh host; no container root.
+    write = Provider.write
+
+    def exec_argv(self, host: str, argv: list[str]) -> list[str]:
+        return self.ssh.command(host, argv)
+
+    def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
+        return self.ssh.spawn(host, argv, output)

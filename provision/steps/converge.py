@@ -1,0 +1,101 @@
+"""The lab on hosts that are already booted and answer `run` (VMs, or containers reached
+only over ssh): the step library in the documents' order. Gateway first (DHCP and DNS for
+everyone), then every other host, the load-balancer pair, Gluster, and Kubernetes: the
+binaries and images built on this machine, uploaded to the nodes, kubeadm through the VIP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from rich.console import Console
+
+from provision import baseimage, roles
+from provision.kube import artifacts
+from provision.kube.artifacts import Artifacts
+from provision.roles.master import KUBEADM_CONFIG
+from provision.secrets import Secrets
+from provision.steps import addons, cluster, etcd, gateway, gluster, hostfiles, kubernetes, loadbalancer
+
+#: Hosts converged at once (apt and uploads are the long parts; 2 cores).
+PARALLEL_HOSTS = 4
+
+
+class Steps:
+    """Named, timed steps with a line each; the timings go to the provider's state."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable[[], object]) -> None:
+        start = time.monotonic()
+        with self.console.status(f"[bold]{name}[/] ..."):
+            fn()
+        took = time.monotonic() - start
+        self.timings[name] = took
+        self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
+
+    def finish(self, p, start: float) -> None:
+        """The run's summary: its steps' times and what it changed (an `up` of a lab that is
+        already right changes nothing)."""
+        total = time.monotonic() - start
+        summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
+        (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))
+        self.console.print(f"[bold green]lab up[/] in {total:.1f} s, {len(p.changes)} change(s)")
+
+
+def build(p, step: Steps) -> Artifacts:
+    """The Kubernetes binaries and images, built on this machine (cached) from the same Go
+    modules as every provider's; the images are made from the base image's packages."""
+    plan = p.plan
+    got: dict[str, object] = {}
+    step("base image", lambda: got.setdefault("root", baseimage.ensure(plan, log=step.console.print)))
+    # Only the image list is read from it: no secret is needed yet.
+    config = next(f.content for f in roles.files_for(plan, plan.masters[0], Secrets.generate()) if f.path == KUBEADM_CONFIG)
+    step("kubernetes: binaries from Go modules, images",
+         lambda: got.setdefault("art", artifacts.prepare(config, got["root"], log=step.console.print)))
+    return got["art"]
+
+
+def kubernetes_steps(p, step: Steps, art: Artifacts, secrets: Secrets) -> None:
+    """From container runtime to add-ons: the same on every provider."""
+    step("kubernetes nodes: containerd, binaries, images", lambda: kubernetes.runtime(p, art))
+    step("etcd: our CA on the first master", lambda: etcd.seed(p))
+    step("kubernetes: kubeadm init, joins through the VIP", lambda: cluster.apply(p, secrets))
+    step("etcd: a member per master, stacked, healthy", lambda: etcd.wait_healthy(p))
+    step("kubernetes add-ons: flannel, CoreDNS, MetalLB, demo application", lambda: addons.apply(p, art))
+
+
+def converge(p) -> None:
+    plan = p.plan
+    step = Steps()
+    start = time.monotonic()
+    secrets = Secrets.load_or_create(p.state / "secrets")
+    # Built first: a missing tool or a failed build stops the run before any host changes.
+    art = build(p, step) if plan.masters else None
+    gw = plan.gateway
+    step(f"{gw.name}: packages", lambda: hostfiles.packages(p, gw))
+    step(f"{gw.name}: files", lambda: hostfiles.host_files(p, gw, secrets))
+    step("gateway: forwarding, NAT, dnsmasq", lambda: gateway.configure(p))
+    others = [h for h in plan.hosts if h is not gw]
+
+    def each(fn: Callable) -> Callable[[], None]:
+        def run() -> None:
+            with ThreadPoolExecutor(max_workers=PARALLEL_HOSTS) as pool:
+                list(pool.map(lambda h: fn(p, h), others))
+        return run
+
+    step(f"{len(others)} hosts: packages", each(hostfiles.packages))
+    step(f"{len(others)} hosts: files", each(lambda p, h: hostfiles.host_files(p, h, secrets)))
+    step("addresses by DHCP", lambda: gateway.wait_for_leases(p))
+    # A smaller plan (a smoke run's) may leave a tier out.
+    if plan.loadbalancers:
+        step("load balancer pair: corosync, pacemaker, VIP", lambda: loadbalancer.apply(p, secrets))
+    if plan.glusters:
+        step("gluster: pool and replicated volume", lambda: gluster.apply(p))
+    if art is not None and plan.loadbalancers:
+        kubernetes_steps(p, step, art, secrets)
+    step.finish(p, start)
