@@ -194,8 +194,8 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
 def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
     """K8S-01 on a VM: br_netfilter and the sysctls take effect without a reboot."""
     from provision import roles
-    from provision.steps.hostfiles import apply_boot_files
     from provision.secrets import Secrets
+    from provision.steps.hostfiles import apply_boot_files
 
     p = VagrantProvider(PLAN)
     calls: list[list[str]] = []

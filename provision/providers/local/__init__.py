@@ -139,7 +139,23 @@ class LocalProvider(Provider):
 
         self.check_machine()
         self.check_ranges_are_free()
+        self.claim()
         Pipeline(self).run()
+
+    def built_by(self) -> str | None:
+        """Which of the local providers built the lab on this machine (None: no lab)."""
+        marker = self.state / "provider"
+        return marker.read_text().strip() if marker.exists() else None
+
+    def claim(self) -> None:
+        """Both local providers build the same containers: one may not take over, or remove,
+        a lab the other built (the ssh path's run would destroy a user's lab)."""
+        other = self.built_by()
+        if other not in (None, self.name):
+            raise ProviderError(f"the lab {self.plan.lab.name} on this machine was built by the {other} provider: "
+                                f"use --provider {other}, or remove it first with `python -m provision down --provider {other}`")
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "provider").write_text(self.name + "\n")
 
     def boot_hosts(self, hosts: list[Host]) -> None:
         containers = [self.container(h) for h in hosts if not self.container(h).running()]

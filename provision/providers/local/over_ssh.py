@@ -10,6 +10,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from provision.errors import ProviderError
 from provision.providers.base import Provider, Result
 from provision.providers.local import LocalProvider
 from provision.providers.ssh import Ssh
@@ -33,6 +34,7 @@ class LocalSshProvider(LocalProvider):
     def up(self) -> None:
         self.check_machine()
         self.check_ranges_are_free()
+        self.claim()
         step = converge.Steps()
         step("networks", self._networks_up)
         step(f"boot {len(self.plan.hosts)} bare hosts (sshd and the management key)", lambda: self.boot_bare(self.plan.hosts))
@@ -61,6 +63,10 @@ class LocalSshProvider(LocalProvider):
                                                   lambda: self.run(h.name, ["true"], timeout=15).ok, SSH_READY_S, 0.5), hosts))
 
     def down(self) -> None:
+        other = self.built_by()
+        if other not in (None, self.name):
+            raise ProviderError(f"the lab {self.plan.lab.name} was built by the {other} provider; it is left alone "
+                                f"(remove it with `python -m provision down --provider {other}`)")
         # The connections ssh keeps open for reuse end before their hosts do.
         config = self.state / "ssh-config"
         if config.exists():

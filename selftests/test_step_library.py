@@ -1,0 +1,164 @@
+"""The step library and the provider contract it uses: steps import no provider, no
+provider imports another; uploads are checksummed, resumable and verified."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision import topology
+from provision.errors import ProviderError
+from provision.providers.base import HostState, Provider, Result
+
+ROOT = Path(__file__).resolve().parents[1] / "provision"
+PLAN = topology.load()
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (lazy imports in functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def provider_imports(f: Path) -> list[str]:
+    """Imports of a provider's modules (the contract, providers.base, is not one)."""
+    return sorted(m for m in imported_modules(f) if m.startswith("provision.providers") and not m.startswith("provision.providers.base"))
+
+
+def test_the_steps_import_no_provider():
+    offenders = {str(f.relative_to(ROOT)): provider_imports(f) for f in (ROOT / "steps").rglob("*.py")}
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_no_provider_imports_another():
+    providers = ROOT / "providers"
+    packages = [d.name for d in providers.iterdir() if (d / "__init__.py").exists()]
+    modules = [f.stem for f in providers.glob("*.py") if f.stem not in ("__init__", "base", "ssh", "inventory")]
+    own = {name: (providers / name) for name in packages}
+    offenders = {}
+    for name, directory in own.items():
+        others = [o for o in (*packages, *modules) if o != name]
+        for f in directory.rglob("*.py"):
+            bad = sorted(m for m in imported_modules(f) if any(m.startswith(f"provision.providers.{o}") for o in others))
+            if bad:
+                offenders[str(f.relative_to(ROOT))] = bad
+    assert offenders == {}
+
+
+def test_the_import_check_sees_a_lazy_import(tmp_path):
+    """The failing side: an import inside a function counts."""
+    f = tmp_path / "step.py"
+    f.write_text("def apply(p):\n    from provision.providers.local import KUBE_CACHE\n    return KUBE_CACHE\n")
+    assert provider_imports(f) == ["provision.providers.local", "provision.providers.local.KUBE_CACHE"]
+
+
+class OnThisMachine(Provider):
+    """A provider whose one host is a directory of this machine: run and exec_argv are plain
+    commands here, so the contract's generic write and upload run for real."""
+
+    name = "here"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(PLAN)
+        self.root = root
+        self.streams: list[list[str]] = []
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input, cwd=self.root)
+        return Result(res.returncode, res.stdout, res.stderr)
+
+    def exec_argv(self, host, argv):
+        self.streams.append(argv)
+        return argv
+
+    def up(self): ...
+    def down(self): ...
+    def hosts(self) -> list[HostState]: return []
+    def running(self, host): return True
+    def poweroff(self, host): ...
+    def start(self, host): ...
+    def isolate(self, host): ...
+    def heal(self, host): ...
+
+
+@pytest.fixture
+def here(tmp_path):
+    (tmp_path / "host").mkdir()
+    return OnThisMachine(tmp_path / "host")
+
+
+def test_upload_copies_once_and_then_leaves_it(here, tmp_path):
+    src = tmp_path / "kubelet"
+    src.write_bytes(bytes(range(256)) * 4096)
+    dest = str(tmp_path / "host/usr/bin/kubelet")
+    assert here.upload("h", src, dest, "0755") is True
+    assert Path(dest).read_bytes() == src.read_bytes()
+    assert oct(Path(dest).stat().st_mode & 0o777) == "0o755"
+    assert not Path(dest + ".part").exists()
+    streams = len(here.streams)
+    assert here.upload("h", src, dest, "0755") is False
+    assert len(here.streams) == streams  # the checksum decided: nothing streamed
+
+
+def test_an_interrupted_upload_goes_on_from_where_it_stopped(here, tmp_path):
+    src = tmp_path / "image.tar"
+    data = hashlib.sha256(b"x").digest() * 40000
+    src.write_bytes(data)
+    dest = tmp_path / "host/cache/image.tar"
+    dest.parent.mkdir(parents=True)
+    Path(f"{dest}.part").write_bytes(data[:500000])  # what an interrupted run left
+    assert here.upload("h", src, str(dest)) is True
+    assert dest.read_bytes() == data
+    assert here.streams[-1][-1] == "500000"  # only the rest was sent
+
+
+def test_a_part_that_does_not_verify_is_sent_again_whole(here, tmp_path):
+    src = tmp_path / "image.tar"
+    data = b"good" * 50000
+    src.write_bytes(data)
+    dest = tmp_path / "host/image.tar"
+    Path(f"{dest}.part").write_bytes(b"BAD!" * 100)  # a corrupt leftover
+    assert here.upload("h", src, str(dest)) is True
+    assert dest.read_bytes() == data
+    assert [s[-1] for s in here.streams] == ["400", "0"]
+
+
+def test_an_upload_that_never_verifies_is_an_error(here, tmp_path, monkeypatch):
+    src = tmp_path / "image.tar"
+    src.write_bytes(b"data" * 1000)
+    # a host whose disk changes what it is given
+    monkeypatch.setattr(here, "exec_argv", lambda host, argv: ["sh", "-c", 'cat > /dev/null; echo 0000 > "$1.part"; echo 0000',
+                                                               "-", *argv[4:]])
+    with pytest.raises(ProviderError, match=r"does not match .* after two uploads"):
+        here.upload("h", src, str(tmp_path / "host/image.tar"))
+
+
+def test_generic_write_changes_only_what_differs(here, tmp_path):
+    path = str(tmp_path / "host/etc/x.conf")
+    assert here.write("h", path, "a=1\n", "0600") is True
+    assert here.write("h", path, "a=1\n", "0600") is False
+    assert here.write("h", path, "a=1\n", "0644") is True  # the mode counts
+    assert here.write("h", path, b"\x00\x01", "0644") is True and Path(path).read_bytes() == b"\x00\x01"
+
+
+def test_local_ssh_is_a_provider_of_its_own_that_shares_nothing():
+    from provision import providers
+    from provision.providers.local.over_ssh import LocalSshProvider
+
+    p = providers.get("local-ssh", PLAN)
+    assert isinstance(p, LocalSshProvider) and p.name == "local-ssh"
+    kube = p.plan.masters[0]
+    assert p.shared_path(kube.name, Path("/var/cache/underhood/kube/x")) is None
+    assert all("/opt/underhood" != b.target for b in p.container(kube).binds)
+    local = providers.get("local", PLAN)
+    assert local.shared_path(kube.name, local.container(kube).binds[-1].source / "x") == "/opt/underhood/x"
