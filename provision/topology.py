@@ -299,11 +299,15 @@ class Plan(_Model):
         """The same plan with other upstream resolvers (the embedded provider's stub)."""
         return self.model_copy(update={"dns": Dns(upstream=tuple(resolvers))})
 
-    def for_container_nodes(self, repository: str) -> Plan:
-        """The same plan for Kubernetes nodes that are containers, with kubeadm's images
-        taken from ``repository``."""
-        k8s = self.kubernetes.model_copy(update={"image_repository": repository, "nodes_are_containers": True})
-        return self.model_copy(update={"kubernetes": k8s})
+    def with_image_repository(self, repository: str) -> Plan:
+        """The same plan with kubeadm's images taken from ``repository``: the lab's own build,
+        imported into every node (nodes never pull), whatever the nodes are."""
+        return self.model_copy(update={"kubernetes": self.kubernetes.model_copy(update={"image_repository": repository})})
+
+    def for_container_nodes(self) -> Plan:
+        """The same plan for Kubernetes nodes that are containers (kubelet's and kube-proxy's
+        accommodations: no cgroup v1 refusal, conntrack left as the machine has it)."""
+        return self.model_copy(update={"kubernetes": self.kubernetes.model_copy(update={"nodes_are_containers": True})})
 
 
 @dataclass(frozen=True)

@@ -112,13 +112,16 @@ def test_unknown_kubeadm_images_are_refused(ref: str, message: str) -> None:
         images.control_plane_images([ref])
 
 
-def test_local_plan_sets_the_image_repository_in_kubeadm_config(plan: topology.Plan, tmp_path: Path) -> None:
+def test_every_building_provider_sets_the_image_repository_in_kubeadm_config(plan: topology.Plan, tmp_path: Path) -> None:
     from provision import roles
+    from provision.providers.local import LocalProvider
+    from provision.providers.vagrant import VagrantProvider
     from provision.secrets import Secrets
 
-    local = plan.for_container_nodes(images.REPOSITORY)
-    config = next(f for f in roles.files_for(local, local.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
-    assert f"imageRepository: {images.REPOSITORY}" in config.content
+    for built in (LocalProvider(plan).plan, VagrantProvider(plan).plan):
+        config = next(f for f in roles.files_for(built, built.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
+        assert f"imageRepository: {images.REPOSITORY}" in config.content
+    assert VagrantProvider(plan).plan.kubernetes.nodes_are_containers is False
     default = next(f for f in roles.files_for(plan, plan.masters[0], Secrets.load_or_create(tmp_path)) if "kubeadm" in f.path)
     assert "imageRepository" not in default.content
 

@@ -224,17 +224,18 @@ def test_lab_nics_get_the_plans_names_in_adapter_order():
         nic_names(listing, lb)
 
 
-def test_the_smoke_plan_is_four_small_vms_and_valid(tmp_path):
+def test_the_smoke_plan_is_five_small_vms_with_kubernetes_and_valid(tmp_path):
     import yaml
 
-    from provision.providers.vagrant.smoke import MEMORY_MB, smoke_plan_data
+    from provision.providers.vagrant.smoke import KUBERNETES_MEMORY_MB, MEMORY_MB, smoke_plan_data
     from provision.validation import validate
 
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text()))))
     plan = topology.load(path)  # raises on any error
-    assert [h.role for h in plan.hosts] == ["gateway", "loadbalancer", "loadbalancer", "master"]
-    assert {getattr(plan.roles, h.role).memory_mb for h in plan.hosts} == {MEMORY_MB}
+    assert [h.role for h in plan.hosts] == ["gateway", "loadbalancer", "loadbalancer", "master", "worker"]
+    assert {h.role: getattr(plan.roles, h.role).memory_mb for h in plan.hosts} == {
+        "gateway": MEMORY_MB, "loadbalancer": MEMORY_MB, **KUBERNETES_MEMORY_MB}
     warnings = {w.path for w in validate(plan, source=str(path))}
     assert warnings == {"hosts"}  # one master, no Gluster: said, not refused
 

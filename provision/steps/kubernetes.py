@@ -68,11 +68,15 @@ def _node(p, host: Host, art: Artifacts) -> None:
     for image in art.images:
         if image.ref in present or (host.role != "master" and image.name in CONTROL_PLANE_ONLY):
             continue
-        archive = deliver(p, host, art.image_dir / image.archive_name())
+        source = art.image_dir / image.archive_name()
+        archive = deliver(p, host, source)
         # Unpacked by containerd when a container first uses it.
         must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", archive], timeout=300),
              f"{host.name}: import {image.ref}")
         p.changed(f"{host.name}: imported {image.ref}")
+        if p.shared_path(host.name, source) is None:
+            # containerd holds it now; an uploaded copy would only fill the node's /var
+            must(p.run(host.name, ["rm", "-f", archive]), f"{host.name}: remove {archive}")
 
 
 def runtime(p, art: Artifacts) -> None:

@@ -45,7 +45,7 @@ class LocalProvider(Provider):
 
     def __init__(self, plan: Plan, log=print) -> None:
         # In this provider upstream DNS is our stub, never the documents' real resolvers.
-        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]).for_container_nodes(images.REPOSITORY))
+        super().__init__(plan.with_upstream([OUTSIDE_ADDRESS]).with_image_repository(images.REPOSITORY).for_container_nodes())
         self.log = log
         self.prefix = plan.lab.prefix
         self.state = STATE_ROOT / plan.lab.name

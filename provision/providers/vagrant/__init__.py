@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from provision.errors import ProviderError
+from provision.kube import images
 from provision.providers.base import HostState, Provider, Result
 from provision.providers.ssh import Ssh
 from provision.providers.vagrant import nics, prereqs, vboxmanage, virsh
@@ -34,7 +35,8 @@ class VagrantProvider(Provider):
     capabilities = frozenset({"vms", "real-daemons", "chaos", "power", "reach-isolated", "kubernetes"})
 
     def __init__(self, plan: Plan, plan_file: Path | None = None) -> None:
-        super().__init__(plan)
+        # The nodes run the lab's own build of Kubernetes' images, uploaded: nothing is pulled.
+        super().__init__(plan.with_image_repository(images.REPOSITORY))
         self.hypervisor = hypervisor()
         self.plan_file = plan_file
         self.state = ROOT / ".vagrant" / "underhood" / plan.lab.name

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from provision import baseimage
 from provision.errors import ProviderError
+from provision.roles import kubernetes
 from provision.system import remove_tree
 from provision.topology import Plan
 from provision.vagrant_data import VIRTUALBOX_IFNAMES
@@ -29,18 +30,19 @@ VM_PACKAGES = ("linux-image-amd64", "grub-pc", "udev", "sudo", "initramfs-tools"
 TOOLS = {"mmdebstrap": "mmdebstrap", "sfdisk": "fdisk", "partx": "util-linux", "losetup": "mount",
          "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "lvm": "lvm2"}
 LABEL = "underhood-root"
-DISK_GB = 8
+#: Sparse: only what is written takes room. Kubernetes nodes keep their images in /var.
+DISK_GB = 16
 ROOT_MB = 1024
 #: HOST-07: the documents' logical volumes (MiB), in the volume group VG on the disk's second
 #: partition; the rest of the group stays free, so each of them can grow (lvextend -r).
 VG = "uh"
-VOLUMES = {"usr": 2560, "var": 1536, "tmp": 512, "opt": 256}
+VOLUMES = {"usr": 2560, "var": 6144, "tmp": 512, "opt": 256}
 #: The build machine may have no device-mapper (this project's has none): LVM writes the
 #: metadata only, no activation, and each volume is reached as a loop device at its offset.
 #: No metadata backup on this machine either: the group is the box's.
 LVM_CONFIG = "global/activation=0 backup/backup=0 backup/archive=0"
 #: Bump when the recipe changes, so cached boxes are rebuilt.
-RECIPE = "2"
+RECIPE = "3"
 #: Where Vagrant installations keep the well-known insecure key (replaced on first `up`).
 INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
                  "/opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub",
@@ -49,7 +51,9 @@ INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagran
 
 
 def packages(plan: Plan) -> list[str]:
-    return sorted(set(baseimage.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages()))
+    """Everything any host of the plan installs, the container runtime of the Kubernetes
+    nodes included: the VMs of an isolated lab have no mirror to reach."""
+    return sorted(set(baseimage.SYSTEM_PACKAGES) | set(VM_PACKAGES) | set(plan.all_packages()) | set(kubernetes.PACKAGES))
 
 
 def box_path(plan: Plan) -> Path:
