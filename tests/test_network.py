@@ -82,7 +82,9 @@ def test_a_lease_renewed_now_has_the_plans_lease_time(plan, host, lab):
     problems = []
     for h in renewal_hosts(plan):
         client = host(h.name)
+        lease_file = f"/run/systemd/netif/leases/$(cat /sys/class/net/{h.lab_nic.ifname}/ifindex)"
         before = checks.parse_leases(gw.file(LEASES).content_string).get(h.name, (0, ""))[0]
+        written = client.check_output(f"stat -c %y {lease_file}")
         client.check_output(f"networkctl renew {h.lab_nic.ifname}")
 
         def renewed(name=h.name, before=before):
@@ -90,7 +92,11 @@ def test_a_lease_renewed_now_has_the_plans_lease_time(plan, host, lab):
             return (expiry, time.time()) if expiry != before else None  # shorter too
 
         expiry, seen_at = lab.wait_for(f"the gateway to renew {h.name}'s lease", renewed, 20, interval=0.5)
-        client_lease = client.check_output(f"cat /run/systemd/netif/leases/$(cat /sys/class/net/{h.lab_nic.ifname}/ifindex)")
+        # The server writes its lease when it answers, the client when it has read the answer:
+        # the client's file is read once it has been written again.
+        lab.wait_for(f"{h.name}'s DHCP client to store the renewed lease",
+                     lambda c=client, f=lease_file, w=written: c.check_output(f"stat -c %y {f}") != w, 20, interval=0.2)
+        client_lease = client.check_output(f"cat {lease_file}")
         problems += checks.renewed_lease(plan, h.name, expiry, seen_at, client_lease)
     assert not problems, "; ".join(problems)
 

@@ -40,7 +40,7 @@ def write_inventory(directory: Path, **changes) -> Path:
 
 
 def pytest_run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--tb=line", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
 
 
