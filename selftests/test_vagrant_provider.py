@@ -251,3 +251,21 @@ def test_the_box_lays_out_its_logical_volumes_in_one_piece_each():
     fstab = boxbuild.fstab().splitlines()
     assert fstab[0].startswith(f"LABEL={boxbuild.LABEL} / ")
     assert [line.split()[:2] for line in fstab[1:]] == [[f"/dev/mapper/uh-{lv}", f"/{lv}"] for lv in ("usr", "var", "tmp", "opt")]
+
+
+def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
+    """VagrantProvider.name_lab_nics, as the step library calls it: a .link file per lab NIC
+    and the rename for this boot."""
+    p = VagrantProvider(PLAN)
+    lb = PLAN.loadbalancers[0]
+    listing = "\n".join(f"eth{i} 52:54:00:00:00:0{i} /sys/devices/pci0000:00/0000:00:0{5 + i}.0/virtio{i}" for i in range(2))
+    calls: list[list[str]] = []
+
+    def run(host, argv, *, timeout=60, input=None):
+        calls.append(argv)
+        return Result(0, listing if "LIST" in str(argv) or "/sys/class/net/*" in " ".join(argv) else "", "")
+
+    monkeypatch.setattr(p, "run", run)
+    p.name_lab_nics(lb)
+    assert any("name enp0s8" in " ".join(c) for c in calls)
+    assert p.changes == [f"{lb.name}: enp0s8 by MAC 52:54:00:00:00:01", f"{lb.name}: renamed eth1 to enp0s8"]

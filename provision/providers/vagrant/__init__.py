@@ -103,7 +103,7 @@ class VagrantProvider(Provider):
         return self.ssh.command(host, argv)
 
     def name_lab_nics(self, host) -> None:
-        nics.name_lab_nics(self, host)
+        nics.lab_nic_names(self, host)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
         return self.ssh.spawn(host, argv, output)
