@@ -236,6 +236,8 @@ def test_the_smoke_plan_is_five_small_vms_with_kubernetes_and_valid(tmp_path):
     assert [h.role for h in plan.hosts] == ["gateway", "loadbalancer", "loadbalancer", "master", "worker"]
     assert {h.role: getattr(plan.roles, h.role).memory_mb for h in plan.hosts} == {
         "gateway": MEMORY_MB, "loadbalancer": MEMORY_MB, **KUBERNETES_MEMORY_MB}
+    # kubeadm's preflight refuses a control-plane node with fewer
+    assert {h.role: getattr(plan.roles, h.role).cpus for h in plan.hosts}["master"] == 2
     warnings = {w.path for w in validate(plan, source=str(path))}
     assert warnings == {"hosts"}  # one master, no Gluster: said, not refused
 

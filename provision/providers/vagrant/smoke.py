@@ -36,8 +36,9 @@ REPORT = ROOT / "reports" / "vagrant-libvirt-smoke.json"
 MANAGEMENT_CIDR = "198.18.121.0/24"
 BOX_NAME = "underhood/smoke"
 MEMORY_MB = 512
-#: kubeadm's preflight wants 1700 MiB on a control-plane node; a worker runs the add-ons.
+#: kubeadm's preflight wants 1700 MiB and 2 CPUs on a control-plane node; a worker runs the add-ons.
 KUBERNETES_MEMORY_MB = {"master": 1800, "worker": 1024}
+KUBERNETES_CPUS = {"master": 2}
 APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
        "dnsmasq-base", "fdisk", "mmdebstrap", "lvm2")
 #: The conformance tests of the five hosts and their cluster.
@@ -57,7 +58,7 @@ def smoke_plan_data(raw: dict) -> dict:
     data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], by_role["master"][0], by_role["worker"][0]]
     for role, spec in data["roles"].items():
         spec["memory_mb"] = KUBERNETES_MEMORY_MB.get(role, MEMORY_MB)
-        spec["cpus"] = 1
+        spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
     data["vagrant"]["box"] = BOX_NAME
     return data
 
