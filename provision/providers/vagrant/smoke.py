@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from provision import topology
+from provision.errors import ProviderError
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
@@ -189,8 +190,14 @@ def main() -> int:
             sh("ip", "route", "replace", "unreachable", MANAGEMENT_CIDR, "metric", "4000")
             sh("vagrant", "box", "add", "--force", "--name", BOX_NAME, str(box), timeout=600)
             start = time.monotonic()
-            provider.up()
-            figures["up_s"] = round(time.monotonic() - start, 1)
+            try:
+                provider.up()
+            except ProviderError as e:
+                # recorded with the time it took to fail; the VMs are removed all the same
+                figures["up_failed"] = str(e)[-1500:]
+                raise
+            finally:
+                figures["up_s"] = round(time.monotonic() - start, 1)
             figures["up_steps_s"] = json.loads((provider.state / "last-up.json").read_text())["steps"]
             for phase, argv, extra in (("tests", TESTS, {}), ("chaos", CHAOS, {"CHAOS_VIP_RUNS": "1"})):
                 start = time.monotonic()
@@ -210,10 +217,10 @@ def main() -> int:
                 # the VMs' processes are gone with them: the guard may go
                 sh("ip", "route", "del", "unreachable", MANAGEMENT_CIDR, "metric", "4000", check=False)
             figures["down_s"] = round(time.monotonic() - start, 1)
-    figures["total_s"] = round(time.monotonic() - t0, 1)
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+            figures["total_s"] = round(time.monotonic() - t0, 1)
+            REPORT.parent.mkdir(exist_ok=True)
+            REPORT.write_text(json.dumps(figures, indent=2))
+            print(json.dumps(figures, indent=2))
     return int(figures.get("tests_rc", 1) or figures.get("chaos_rc", 1))
 
 
