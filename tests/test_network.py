@@ -58,9 +58,23 @@ def test_every_host_has_an_address_router_and_resolver_from_dhcp(plan, host, lab
         assert plan.lab.domain in t.check_output(f"resolvectl domain {h.lab_nic.ifname}")
 
 
+def whole_leases(gw, lab) -> str:
+    """The gateway's lease file as dnsmasq last wrote it. dnsmasq rewrites it in place
+    (truncate, then write), so a read in the middle misses entries: two reads alike are whole."""
+    last: list[str] = []
+
+    def twice_alike() -> str | None:
+        text = gw.file(LEASES).content_string
+        alike = last and last[-1] == text
+        last.append(text)
+        return text if alike else None
+
+    return lab.wait_for("two reads of the gateway's lease file alike", twice_alike, 10, interval=0.1)
+
+
 @pytest.mark.promise("NET-04")
 def test_leases_on_the_gateway_have_the_documents_lease_time(plan, host, lab):
-    problems = checks.dnsmasq_leases(host(plan.gateway.name).file(LEASES).content_string, plan)
+    problems = checks.dnsmasq_leases(whole_leases(host(plan.gateway.name), lab), plan)
     assert not problems, "; ".join(problems)
 
 
@@ -83,13 +97,17 @@ def test_a_lease_renewed_now_has_the_plans_lease_time(plan, host, lab):
     for h in renewal_hosts(plan):
         client = host(h.name)
         lease_file = f"/run/systemd/netif/leases/$(cat /sys/class/net/{h.lab_nic.ifname}/ifindex)"
-        before = checks.parse_leases(gw.file(LEASES).content_string).get(h.name, (0, ""))[0]
+
+        def expiry_of(name=h.name):
+            return checks.parse_leases(whole_leases(gw, lab)).get(name, (None, ""))[0]
+
+        before = expiry_of()
         written = client.check_output(f"stat -c %y {lease_file}")
         client.check_output(f"networkctl renew {h.lab_nic.ifname}")
 
-        def renewed(name=h.name, before=before):
-            expiry = checks.parse_leases(gw.file(LEASES).content_string).get(name, (0, ""))[0]
-            return (expiry, time.time()) if expiry != before else None  # shorter too
+        def renewed(before=before, expiry_of=expiry_of):
+            expiry = expiry_of()
+            return (expiry, time.time()) if expiry is not None and expiry != before else None  # shorter too
 
         expiry, seen_at = lab.wait_for(f"the gateway to renew {h.name}'s lease", renewed, 20, interval=0.5)
         # The server writes its lease when it answers, the client when it has read the answer:
