@@ -27,7 +27,7 @@ from provision.errors import ProviderError
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
-from provision.system import sh
+from provision.system import remove_tree, sh
 from provision.vagrant_data import intnet
 from provision.waiting import until
 
@@ -165,6 +165,8 @@ def remove_networks_and_pool(plan: topology.Plan) -> None:
         sh(*VIRSH, "vol-delete", "--pool", "uh-pool", vol, check=False)
     sh(*VIRSH, "pool-destroy", "uh-pool", check=False)
     sh(*VIRSH, "pool-undefine", "uh-pool", check=False)
+    # what vagrant-libvirt uploaded there and libvirt no longer lists (a box image per run)
+    remove_tree(STATE / "pool")
 
 
 def main() -> int:
