@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -162,3 +163,37 @@ def test_local_ssh_is_a_provider_of_its_own_that_shares_nothing():
     assert all("/opt/underhood" != b.target for b in p.container(kube).binds)
     local = providers.get("local", PLAN)
     assert local.shared_path(kube.name, local.container(kube).binds[-1].source / "x") == "/opt/underhood/x"
+
+
+@pytest.fixture
+def flaky_ssh(tmp_path, monkeypatch):
+    """An `ssh` on PATH that fails as ssh itself does (255, nothing printed) the first time."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    count = tmp_path / "count"
+    script = bin_dir / "ssh"
+    script.write_text(f"""#!/bin/sh
+n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
+[ "$n" = 0 ] && {{ echo "mux_client_request_session: read from master failed: Broken pipe" >&2; exit 255; }}
+echo "ran: $*"; exit "${{SSH_RC:-0}}"
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return count
+
+
+def test_ssh_runs_a_command_again_once_when_ssh_itself_failed(flaky_ssh, tmp_path):
+    from provision.providers.ssh import Ssh
+
+    res = Ssh(tmp_path / "config").run("kube-mast01", ["true"])
+    assert res.ok and "ran:" in res.stdout
+    assert flaky_ssh.read_text().strip() == "2"
+
+
+def test_a_command_that_exits_255_itself_is_not_run_again(flaky_ssh, tmp_path, monkeypatch):
+    from provision.providers.ssh import Ssh
+
+    flaky_ssh.write_text("1\n")  # the connection is fine; the command says 255 and printed
+    monkeypatch.setenv("SSH_RC", "255")
+    res = Ssh(tmp_path / "config").run("kube-mast01", ["false"])
+    assert res.rc == 255 and flaky_ssh.read_text().strip() == "2"

@@ -15,6 +15,12 @@ if os.name != "nt":  # Windows' OpenSSH has no connection sharing
     # one connection per host, reused by the many short commands of a test run
     SSH_OPTS += ["-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
 
+def transport_failed(rc: int, stdout: str) -> bool:
+    """ssh's own failure, not the command's: 255 with nothing printed. A shared connection
+    that ControlPersist closes just as a command joins it fails that way, once."""
+    return rc == 255 and not stdout
+
+
 class Ssh:
     def __init__(self, config: Path, sudo: bool = False) -> None:
         self.config = config
@@ -29,10 +35,13 @@ class Ssh:
         return [*self._base(), host, "--", f"sudo -n -- {line}" if self.sudo else line]
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
-        try:
-            res = subprocess.run(self.command(host, argv), capture_output=True, text=True, timeout=timeout, input=input)
-        except subprocess.TimeoutExpired:
-            return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
+        for attempt in (1, 2):
+            try:
+                res = subprocess.run(self.command(host, argv), capture_output=True, text=True, timeout=timeout, input=input)
+            except subprocess.TimeoutExpired:
+                return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
+            if not transport_failed(res.returncode, res.stdout) or attempt == 2:
+                break
         return Result(res.returncode, res.stdout, res.stderr)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:

@@ -24,6 +24,11 @@ def wait_for_leases(p) -> None:
         if host.role == "gateway":
             continue
         want = plan.fixed_address(host)
-        got = p.wait_for(f"a DHCP lease on {host.name}", lambda h=host: p.address(h), 30)
+        try:
+            got = p.wait_for(f"a DHCP lease on {host.name}", lambda h=host: p.address(h), 30)
+        except ProviderError as e:
+            # what the host's networkd says of the lab NIC, so the cause is in the error
+            status = p.run(host.name, ["networkctl", "status", "--no-pager", "-n", "15", host.lab_nic.ifname], timeout=20)
+            raise ProviderError(f"{e}\n{(status.stdout or status.stderr).strip()[-1500:]}") from None
         if want and got != str(want):
             raise ProviderError(f"{host.name} got {got} by DHCP instead of its reserved {want}")

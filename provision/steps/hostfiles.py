@@ -98,4 +98,6 @@ def host_files(p, host: Host, secrets: Secrets) -> None:
         # networkd reads its files again; a link it failed on (renamed under it) stays
         # failed until told again
         lab = [n.ifname for n in host.nics if n.network != WAN]
-        p.run(host.name, ["sh", "-c", f"networkctl reload && networkctl reconfigure {' '.join(lab)}"], timeout=60)
+        res = p.run(host.name, ["sh", "-c", f"networkctl reload && networkctl reconfigure {' '.join(lab)}"], timeout=60)
+        if not res.ok:
+            raise ProviderError(f"{host.name}: networkd did not take its new files: {(res.stderr or res.stdout).strip()[-400:]}")
