@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from provision import topology
 from provision.errors import ProviderError
 from provision.providers.base import HostState, Provider, Result
+from selftests.conftest import tool_on_path
 
 ROOT = Path(__file__).resolve().parents[1] / "provision"
 PLAN = topology.load()
@@ -168,17 +168,12 @@ def test_local_ssh_is_a_provider_of_its_own_that_shares_nothing():
 @pytest.fixture
 def flaky_ssh(tmp_path, monkeypatch):
     """An `ssh` on PATH that fails as ssh itself does (255, nothing printed) the first time."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     count = tmp_path / "count"
-    script = bin_dir / "ssh"
-    script.write_text(f"""#!/bin/sh
+    tool_on_path(tmp_path, monkeypatch, "ssh", f"""#!/bin/sh
 n=$(cat {count} 2>/dev/null || echo 0); echo $((n + 1)) > {count}
 [ "$n" = 0 ] && {{ echo "mux_client_request_session: read from master failed: Broken pipe" >&2; exit 255; }}
 echo "ran: $*"; exit "${{SSH_RC:-0}}"
 """)
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     return count
 
 

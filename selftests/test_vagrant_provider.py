@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,7 @@ from provision.providers.base import Result
 from provision.providers.vagrant import VagrantProvider
 from provision.providers.vagrant.machines import Machines
 from provision.steps.hostfiles import network_files
+from selftests.conftest import tool_on_path
 
 PLAN = topology.load()
 
@@ -33,11 +32,8 @@ STATUS = """1700000000,gate-node01,metadata,provider,virtualbox
 @pytest.fixture
 def fake_vagrant(tmp_path, monkeypatch):
     """A `vagrant` that logs its arguments; `up` sleeps $FAKE_UP_SLEEP s and exits $FAKE_UP_RC."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     log = tmp_path / "calls"
-    script = bin_dir / "vagrant"
-    script.write_text(f"""#!{sys.executable}
+    tool_on_path(tmp_path, monkeypatch, "vagrant", f"""#!{sys.executable}
 import os, sys, time
 with open({str(log)!r}, "a") as f:
     f.write(" ".join(sys.argv[1:]) + "\\n")
@@ -51,8 +47,6 @@ if sys.argv[1] == "status":
 if sys.argv[1] == "ssh-config":
     print(f"Host {{sys.argv[2]}}\\n  HostName 127.0.0.1\\n  User vagrant\\n  Port 2222\\n")
 """)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return log
 
 
