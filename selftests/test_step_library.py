@@ -154,15 +154,18 @@ def test_generic_write_changes_only_what_differs(here, tmp_path):
 
 def test_local_ssh_is_a_provider_of_its_own_that_shares_nothing():
     from provision import providers
+    from provision.kube import binaries
+    from provision.providers.local import KUBE_CACHE
     from provision.providers.local.over_ssh import LocalSshProvider
 
     p = providers.get("local-ssh", PLAN)
     assert isinstance(p, LocalSshProvider) and p.name == "local-ssh"
     kube = p.plan.masters[0]
-    assert p.shared_path(kube.name, Path("/var/cache/underhood/kube/x")) is None
-    assert all("/opt/underhood" != b.target for b in p.container(kube).binds)
+    assert p.shared_path(kube.name, binaries.CACHE / "x") is None
+    assert all(b.target != KUBE_CACHE for b in p.container(kube).binds)
     local = providers.get("local", PLAN)
-    assert local.shared_path(kube.name, local.container(kube).binds[-1].source / "x") == "/opt/underhood/x"
+    assert local.shared_path(kube.name, binaries.CACHE / "x") == f"{KUBE_CACHE}/x"
+    assert local.shared_path(PLAN.gateway.name, binaries.CACHE / "x") is None  # no node, no bind
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ echo "ran: $*"; exit "${{SSH_RC:-0}}"
 def test_ssh_runs_a_command_again_once_when_ssh_itself_failed(flaky_ssh, tmp_path):
     from provision.providers.ssh import Ssh
 
-    res = Ssh(tmp_path / "config").run("kube-mast01", ["true"])
+    res = Ssh(tmp_path / "config").run(PLAN.masters[0].name, ["true"])
     assert res.ok and "ran:" in res.stdout
     assert flaky_ssh.read_text().strip() == "2"
 
@@ -190,5 +193,5 @@ def test_a_command_that_exits_255_itself_is_not_run_again(flaky_ssh, tmp_path, m
 
     flaky_ssh.write_text("1\n")  # the connection is fine; the command says 255 and printed
     monkeypatch.setenv("SSH_RC", "255")
-    res = Ssh(tmp_path / "config").run("kube-mast01", ["false"])
+    res = Ssh(tmp_path / "config").run(PLAN.masters[0].name, ["false"])
     assert res.rc == 255 and flaky_ssh.read_text().strip() == "2"

@@ -203,12 +203,17 @@ def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
     assert calls == []  # nothing of the kind on a load balancer
 
 
+def pci_nics(count: int) -> str:
+    """LIST_NICS's output for a VM with ``count`` virtio NICs in PCI order (eth0 Vagrant's)."""
+    return "\n".join(f"eth{i} 52:54:00:00:00:0{i} /sys/devices/pci0000:00/0000:00:0{5 + i}.0/virtio{i}" for i in range(count))
+
+
 def test_lab_nics_get_the_plans_names_in_adapter_order():
     from provision.providers.vagrant.nics import nic_names
 
     gw = PLAN.gateway
     # libvirt with net.ifnames=0: eth0 is Vagrant's, then the lab's in the Vagrantfile's order
-    listing = "\n".join(f"eth{i} 52:54:00:00:00:0{i} /sys/devices/pci0000:00/0000:00:0{5 + i}.0/virtio{i}" for i in range(5))
+    listing = pci_nics(5)
     got = nic_names(listing, gw)
     assert [(name, want) for name, _, want in got] == [("eth1", "enp0s8"), ("eth2", "enp0s9"), ("eth3", "enp0s10"),
                                                        ("eth4", "enp0s16")]
@@ -254,14 +259,16 @@ def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
     and the rename for this boot."""
     p = VagrantProvider(PLAN)
     lb = PLAN.loadbalancers[0]
-    listing = "\n".join(f"eth{i} 52:54:00:00:00:0{i} /sys/devices/pci0000:00/0000:00:0{5 + i}.0/virtio{i}" for i in range(2))
+    from provision.providers.vagrant.nics import LIST_NICS
+
     calls: list[list[str]] = []
 
     def run(host, argv, *, timeout=60, input=None):
         calls.append(argv)
-        return Result(0, listing if "LIST" in str(argv) or "/sys/class/net/*" in " ".join(argv) else "", "")
+        return Result(0, pci_nics(2) if LIST_NICS in argv else "", "")
 
     monkeypatch.setattr(p, "run", run)
     p.name_lab_nics(lb)
-    assert any("name enp0s8" in " ".join(c) for c in calls)
-    assert p.changes == [f"{lb.name}: enp0s8 by MAC 52:54:00:00:00:01", f"{lb.name}: renamed eth1 to enp0s8"]
+    nic = lb.lab_nic.ifname
+    assert any(f"name {nic}" in " ".join(c) for c in calls)
+    assert p.changes == [f"{lb.name}: {nic} by MAC 52:54:00:00:00:01", f"{lb.name}: renamed eth1 to {nic}"]

@@ -303,7 +303,7 @@ class LocalProvider(Provider):
     def start(self, host: str) -> None:
         self.boot_hosts([self.plan.host(host)])
         if self.plan.host(host).role == "gateway":
-            self.outside.attach(self.container(host).links[0].host_side)
+            self.attach_uplink()
 
     def isolate(self, host: str) -> None:
         # Cut the switch port, not the host's interface (its routes survive the heal).

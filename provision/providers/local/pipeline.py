@@ -20,8 +20,6 @@ class Pipeline:
     def __init__(self, provider) -> None:
         self.p = provider
         self.step = converge.Steps()
-        self.console = self.step.console
-        self.timings = self.step.timings
 
     def build(self) -> Artifacts:
         """What the hosts are made of: the base image and the Kubernetes binaries and images
