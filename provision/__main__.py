@@ -84,6 +84,27 @@ def _status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from provision.steps.pending import kubernetes_steps
+
+    p = _provider(args)
+    if hasattr(p, "check_reachable"):
+        p.check_reachable()
+    findings = kubernetes_steps(p)
+    table = Table(title=f"what `up` would still do to lab {p.plan.lab.name} ({p.name} provider; nothing was changed)")
+    for col in ("step", "host", "state"):
+        table.add_column(col)
+    for f in findings:
+        table.add_row(f.step, f.host, "done" if f.done else "MISSING: " + "; ".join(f.missing))
+    console.print(table)
+    missing = [f for f in findings if not f.done]
+    console.print(f"{len(missing)} of {len(findings)} step(s) missing" if missing else "nothing missing: the lab has every Kubernetes step of the plan")
+    # As diff(1): 1 when there is a difference.
+    return 1 if missing else 0
+
+
 def _vagrant_data(args: argparse.Namespace, console: Console) -> int:
     import json
 
@@ -162,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
         ("up", _up, "create the lab's hosts and networks and configure them (idempotent)"),
         ("down", _down, "remove every host, network and leftover of the lab"),
         ("status", _status, "each host's state and address, the VIP holder, the etcd leader"),
+        ("diff", _diff, "dry run: the plan's Kubernetes steps the lab is missing, read only (exit 1 if any)"),
     ):
         v = sub.add_parser(verb, help=text)
         provider_options(v)

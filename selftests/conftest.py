@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from provision import topology
+from provision.providers.base import HostState, Provider
 from provision.validation import validate
 
 _RAW = yaml.safe_load(topology.DEFAULT_PLAN.read_text())
@@ -51,3 +52,19 @@ def tool_on_path(tmp_path: Path, monkeypatch, name: str, script: str) -> Path:
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return tool
+
+
+class ContractOnly(Provider):
+    """A provider with no hosts to create or fault: a self-test gives it `run` (and what else
+    it exercises) to drive code that uses the contract."""
+
+    name = "contract-only"
+
+    def up(self) -> None: ...
+    def down(self) -> None: ...
+    def hosts(self) -> list[HostState]: return []
+    def running(self, host: str) -> bool: return True
+    def poweroff(self, host: str) -> None: ...
+    def start(self, host: str) -> None: ...
+    def isolate(self, host: str) -> None: ...
+    def heal(self, host: str) -> None: ...

@@ -12,8 +12,8 @@ import pytest
 
 from provision import topology
 from provision.errors import ProviderError
-from provision.providers.base import HostState, Provider, Result
-from selftests.conftest import tool_on_path
+from provision.providers.base import Result
+from selftests.conftest import ContractOnly, tool_on_path
 
 ROOT = Path(__file__).resolve().parents[1] / "provision"
 PLAN = topology.load()
@@ -63,7 +63,7 @@ def test_the_import_check_sees_a_lazy_import(tmp_path):
     assert provider_imports(f) == ["provision.providers.local", "provision.providers.local.KUBE_CACHE"]
 
 
-class OnThisMachine(Provider):
+class OnThisMachine(ContractOnly):
     """A provider whose one host is a directory of this machine: run and exec_argv are plain
     commands here, so the contract's generic write and upload run for real."""
 
@@ -81,15 +81,6 @@ class OnThisMachine(Provider):
     def exec_argv(self, host, argv):
         self.streams.append(argv)
         return argv
-
-    def up(self): ...
-    def down(self): ...
-    def hosts(self) -> list[HostState]: return []
-    def running(self, host): return True
-    def poweroff(self, host): ...
-    def start(self, host): ...
-    def isolate(self, host): ...
-    def heal(self, host): ...
 
 
 @pytest.fixture

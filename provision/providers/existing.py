@@ -53,6 +53,14 @@ class ExistingProvider(Provider):
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.ssh.run(host, argv, timeout=timeout, input=input)
 
+    def write(self, host: str, path: str, content: str | bytes, mode: str = "0644") -> bool:
+        # The contract's generic write would work over ssh: refused, this lab is not ours.
+        raise ProviderError(f"the existing provider never writes to a lab ({host}:{path}); "
+                            "`python -m provision diff` says what the lab lacks without changing it")
+
+    def upload(self, host: str, source: Path, dest: str, mode: str = "0644") -> bool:
+        raise ProviderError(f"the existing provider never writes to a lab ({host}:{dest})")
+
     def connect_argv(self, host: str, address: str, port: int) -> list[str]:
         return self.ssh.connect_argv(host, address, port)
 

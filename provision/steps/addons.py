@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from provision.kube.artifacts import Artifacts
 from provision.roles import addons
 from provision.steps import must
 from provision.steps.cluster import kubectl
 
 ADDONS_DIR = "/etc/kubernetes/addons"
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+METALLB_CRDS = ("crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io")
 
 
 def apply_manifest(p, name: str, text: str, server_side: bool = False) -> None:
@@ -27,6 +31,36 @@ def apply_manifest(p, name: str, text: str, server_side: bool = False) -> None:
         return
     must(kubectl(p, "apply", *side, "-f", path, timeout=120), f"kubectl apply {name}")
     p.changed(f"cluster: applied {name}")
+
+
+def absent(p, text: str) -> list[str]:
+    """The objects of a manifest that the cluster does not have, as `kind/namespace/name`;
+    read only (kubectl get, the manifest on stdin)."""
+    wanted = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+              for d in yaml.safe_load_all(text) if d]
+    res = must(kubectl(p, "get", "--ignore-not-found", "-o", "json", "-f", "-", input=text), "kubectl get (manifest objects)")
+    got = json.loads(res.stdout) if res.stdout.strip() else {"items": []}
+    have = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+            for o in (got["items"] if "items" in got else [got])}
+    return ["/".join(x for x in w if x) for w in wanted
+            if not any(w[0] == h[0] and w[2] == h[2] and w[1] in (None, h[1]) for h in have)]
+
+
+def coredns_differs(p) -> list[str]:
+    """How CoreDNS differs from the documents' fix (replicas, on the masters); read only."""
+    res = kubectl(p, "-n", "kube-system", "get", "deployment", "coredns", "-o", "json")
+    if not res.ok:
+        return ["no deployment/coredns"]
+    spec = json.loads(res.stdout)["spec"]
+    differs = []
+    if spec.get("replicas") != p.plan.kubernetes.coredns_replicas:
+        differs.append(f"{spec.get('replicas')} replicas, the plan has {p.plan.kubernetes.coredns_replicas}")
+    pod = spec["template"]["spec"]
+    if CONTROL_PLANE not in pod.get("nodeSelector", {}):
+        differs.append("not placed on the masters (no control-plane nodeSelector)")
+    if not any(t.get("key") == CONTROL_PLANE for t in pod.get("tolerations", [])):
+        differs.append("does not tolerate the masters' taint")
+    return differs
 
 
 def nodes_ready(p) -> bool:
@@ -58,8 +92,7 @@ def metallb(p, art: Artifacts) -> None:
     """MetalLB's CRDs (ours, generated), its controller and speakers, then the plan's pool."""
     apply_manifest(p, "metallb-crds", art.metallb_crds.read_text(), server_side=True)
     p.wait_for("MetalLB's CRDs established", lambda: kubectl(
-        p, "wait", "--for=condition=Established", "crd/ipaddresspools.metallb.io", "crd/l2advertisements.metallb.io",
-        "--timeout=5s", timeout=20).ok, 60, interval=1)
+        p, "wait", "--for=condition=Established", *METALLB_CRDS, "--timeout=5s", timeout=20).ok, 60, interval=1)
     apply_manifest(p, "metallb-system", addons.metallb_system(p.plan, art.image("metallb-controller").ref,
                                                               art.image("metallb-speaker").ref))
     p.wait_for("the MetalLB controller", lambda: rolled_out(p, "metallb-system", "controller"), 180, interval=1)

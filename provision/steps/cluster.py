@@ -24,9 +24,9 @@ PREFLIGHT_IGNORED = {
 }
 
 
-def kubectl(p, *args: str, timeout: float = 30):
+def kubectl(p, *args: str, timeout: float = 30, input: str | None = None):
     """kubectl as the cluster's admin, on the first master."""
-    return p.run(p.plan.masters[0].name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], timeout=timeout)
+    return p.run(p.plan.masters[0].name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], timeout=timeout, input=input)
 
 
 def _preflight(p) -> list[str]:
@@ -34,7 +34,12 @@ def _preflight(p) -> list[str]:
     return [f"--ignore-preflight-errors={','.join(PREFLIGHT_IGNORED)}"] if p.hosts_are_containers() else []
 
 
-def _joined(p, host: Host) -> bool:
+def initialised(p) -> bool:
+    """`kubeadm init` has run on the first master (its admin kubeconfig is there)."""
+    return p.run(p.plan.masters[0].name, ["test", "-f", ADMIN_CONF]).ok
+
+
+def joined(p, host: Host) -> bool:
     """Registered with the API, and for a master its control plane (etcd) in place."""
     if not kubectl(p, "get", "node", host.name, "-o", "name").ok:
         return False
@@ -43,7 +48,7 @@ def _joined(p, host: Host) -> bool:
 
 def init(p) -> None:
     first = p.plan.masters[0].name
-    if p.run(first, ["test", "-f", ADMIN_CONF]).ok:
+    if initialised(p):
         return
     args = ["--config", KUBEADM_CONFIG, "--upload-certs", *_preflight(p)]
     # Kept on the node: what the first master was built with (SEC-07 reads it).
@@ -62,7 +67,7 @@ def ca_hash(p) -> str:
 
 
 def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
-    if _joined(p, host):
+    if joined(p, host):
         return
     if p.run(host.name, ["test", "-f", "/etc/kubernetes/kubelet.conf"]).ok:
         # A join that stopped half-way (an interrupted up): kubeadm undoes its own work,

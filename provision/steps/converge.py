@@ -60,13 +60,21 @@ def build(p, step: Steps) -> Artifacts:
     return got["art"]
 
 
+#: The Kubernetes steps' titles, also the dry run's (provision.steps.pending).
+RUNTIME = "kubernetes nodes: containerd, binaries, images"
+ETCD_CA = "etcd: our CA on the first master"
+CLUSTER = "kubernetes: kubeadm init, joins through the VIP"
+ETCD = "etcd: a member per master, stacked, healthy"
+ADDONS = "kubernetes add-ons: flannel, CoreDNS, MetalLB, demo application"
+
+
 def kubernetes_steps(p, step: Steps, art: Artifacts, secrets: Secrets) -> None:
     """From container runtime to add-ons: the same on every provider."""
-    step("kubernetes nodes: containerd, binaries, images", lambda: kubernetes.runtime(p, art))
-    step("etcd: our CA on the first master", lambda: etcd.seed(p))
-    step("kubernetes: kubeadm init, joins through the VIP", lambda: cluster.apply(p, secrets))
-    step("etcd: a member per master, stacked, healthy", lambda: etcd.wait_healthy(p))
-    step("kubernetes add-ons: flannel, CoreDNS, MetalLB, demo application", lambda: addons.apply(p, art))
+    step(RUNTIME, lambda: kubernetes.runtime(p, art))
+    step(ETCD_CA, lambda: etcd.seed(p))
+    step(CLUSTER, lambda: cluster.apply(p, secrets))
+    step(ETCD, lambda: etcd.wait_healthy(p))
+    step(ADDONS, lambda: addons.apply(p, art))
 
 
 def converge(p) -> None:

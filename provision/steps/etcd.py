@@ -3,8 +3,11 @@ over TLS for clients and peers, from a CA of ours."""
 
 from __future__ import annotations
 
+import json
+
 from provision import pki
 from provision.roles.master import ETCD_PKI, etcd_endpoints
+from provision.steps.cluster import initialised
 
 #: Where the admin host keeps its client certificate (probes, chaos, conformance).
 CLIENT_DIR = "/etc/underhood/etcd"
@@ -35,7 +38,7 @@ def seed(p) -> None:
             p.changed(f"{host.name}: wrote {path}")
 
     first = plan.masters[0]
-    if not p.run(first.name, ["test", "-f", "/etc/kubernetes/admin.conf"]).ok:
+    if not initialised(p):
         put(first, f"{ETCD_PKI}/ca.crt", "ca.crt")
         put(first, f"{ETCD_PKI}/ca.key", "ca.key", "0600")
     for admin in plan.by_role("admin"):
@@ -44,6 +47,14 @@ def seed(p) -> None:
         put(admin, f"{CLIENT_DIR}/client.key", "client.key", "0600")
 
 
-def wait_healthy(p) -> None:
+def healthy(p) -> bool:
+    """Every endpoint healthy, and one member per master."""
     first = p.plan.masters[0].name
-    p.wait_for("a healthy etcd cluster", lambda: etcdctl(p, first, "endpoint", "health").ok, 120, interval=1)
+    if not etcdctl(p, first, "endpoint", "health").ok:
+        return False
+    res = etcdctl(p, first, "member", "list", "-w", "json")
+    return res.ok and len(json.loads(res.stdout).get("members", [])) == len(p.plan.masters)
+
+
+def wait_healthy(p) -> None:
+    p.wait_for("a healthy etcd cluster, a member per master", lambda: healthy(p), 120, interval=1)

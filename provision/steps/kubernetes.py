@@ -79,6 +79,26 @@ def _node(p, host: Host, art: Artifacts) -> None:
             must(p.run(host.name, ["rm", "-f", archive]), f"{host.name}: remove {archive}")
 
 
+def node_missing(p, host: Host) -> list[str]:
+    """What a node lacks of this step, read only (the dry run of an existing lab): kubeadm,
+    kubelet and kubectl of the plan's version, containerd running, flannel's CNI plugin.
+    Images are not compared: a lab built elsewhere may pull them."""
+    want = f"v{p.plan.versions.kubernetes}"
+    missing = []
+    for name, argv in (("kubeadm", ["kubeadm", "version", "-o", "short"]), ("kubelet", ["kubelet", "--version"]),
+                       ("kubectl", ["kubectl", "version", "--client"])):
+        res = p.run(host.name, argv, timeout=20)
+        if not res.ok:
+            missing.append(f"{name} absent")
+        elif want not in res.stdout.replace(":", " ").split():
+            missing.append(f"{name} is not {want} ({res.stdout.strip().splitlines()[0] if res.stdout.strip() else '?'})")
+    if not p.run(host.name, ["systemctl", "is-active", "--quiet", "containerd"], timeout=20).ok:
+        missing.append("containerd not running")
+    if not p.run(host.name, ["test", "-x", f"{CNI_BIN}/flannel"], timeout=20).ok:
+        missing.append(f"no {CNI_BIN}/flannel")
+    return missing
+
+
 def runtime(p, art: Artifacts) -> None:
     nodes = [h for h in p.plan.hosts if h.role in ("master", "worker")]
     with ThreadPoolExecutor(max_workers=3) as pool:
