@@ -87,3 +87,24 @@ def test_chaos_needs_an_explicit_opt_in(tmp_path):
                          "--allow-chaos", env={"CHAOS_VIP_RUNS": "1"})
     assert allowed.returncode == 0, allowed.stdout[-3000:]
     assert "1 passed" in allowed.stdout
+
+
+def diff(inventory: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "provision", *args, "diff", "--provider", "existing", "--inventory", str(inventory)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_the_dry_run_finds_the_local_lab_complete_and_a_departure_missing(tmp_path):
+    """Over ssh and read only: the lab `up` built lacks nothing of its plan; against a plan
+    that asks one more CoreDNS replica, that step (and only it) is missing."""
+    inv = write_inventory(tmp_path)
+    res = diff(inv)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "nothing missing" in res.stdout and "MISSING" not in res.stdout
+    raw = yaml.safe_load((ROOT / "provision" / "lab.yaml").read_text())
+    want = raw["kubernetes"]["coredns_replicas"] + 1
+    raw["kubernetes"]["coredns_replicas"] = want
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    res = diff(inv, "--plan", str(tmp_path / "plan.yaml"))
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-2000:]
+    assert f"the plan has {want}" in res.stdout and res.stdout.count("MISSING") == 1
