@@ -31,6 +31,7 @@ class Deadlines:
     master_return_s: float
     metallb_takeover_s: float
     worker_eviction_s: float
+    gateway_return_s: float
 
 
 def deadlines(plan: Plan) -> Deadlines:
@@ -60,6 +61,8 @@ def deadlines(plan: Plan) -> Deadlines:
         metallb_takeover_s=10 + MARGIN_S,
         # node-monitor grace (40 s), then the demo pods' 10 s tolerationSeconds, then a start.
         worker_eviction_s=40 + 10 + 30 + MARGIN_S * 2,
+        # The gateway boots (10 s, as every host) with its rules and dnsmasq.
+        gateway_return_s=10 + 10 + MARGIN_S * 2,
     )
 
 
@@ -104,6 +107,8 @@ def budgets(plan: Plan, overrides: Mapping[str, float] | None = None) -> dict[st
         Budget("haproxy_mark_down", h.fall * (inter + connect) + m,
                f"fall {h.fall} x (check inter {inter:g} s + connect timeout {connect:g} s); + {m:g} s"),
         Budget("haproxy_take_back", 60 + h.rise * inter + m, f"the master boots with its API server (60 s), then rise {h.rise} x inter {inter:g} s; + {m:g} s"),
+        Budget("gateway_back", 10 + m,
+               f"the gateway boots (10 s) and loads its rules before its network; the hosts keep their leases; + {m:g} s"),
         Budget("metallb_takeover", 10 + m, f"memberlist declares the speaker dead (10 s); + {m:g} s"),
         # The controller counts the grace from the last lease renewal it read: up to one
         # renewal interval (10 s) and one monitor period (5 s) later than the fault.

@@ -10,10 +10,12 @@ import pytest
 
 from provision import checks
 from provision.facts import DNSMASQ_LEASES
-from provision.roles.gateway import DNS_CONF
+from provision.roles.gateway import DNS_CONF, NAT_UNIT, RULES
 from provision.topology import WAN, Plan
 
 LEASES = DNSMASQ_LEASES
+#: Units that load the gateway's rules file at boot: the lab's own, or Debian's iptables-persistent.
+BOOT_RULES_UNITS = (NAT_UNIT, "netfilter-persistent.service")
 
 
 def lab_hosts(plan: Plan):
@@ -143,6 +145,18 @@ def test_hosts_reach_other_subnets_through_the_gateway(plan, host, lab):
             target = lab.address(dst)
             res = host(src.name).run(f"ping -c 1 -W 2 {target}")
             assert res.rc == 0, f"{src.name} ({src.network}) cannot reach {dst.name} ({dst.network}): {res.stdout}"
+
+
+@pytest.mark.promise("NET-05")
+def test_the_gateway_loads_its_forwarding_and_nat_rules_at_boot(plan, host):
+    """Rules loaded by hand are gone after a restart: something must load them at boot
+    (the chaos suite restarts the gateway and sees them back)."""
+    gw = host(plan.gateway.name)
+    wan = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
+    enabled = [u for u in BOOT_RULES_UNITS if gw.service(u).is_enabled]
+    assert enabled, f"NET-05: nothing loads {RULES} at boot (none of {', '.join(BOOT_RULES_UNITS)} enabled): a restarted gateway would not NAT"
+    rules = gw.file(RULES).content_string
+    assert f"-A POSTROUTING -o {wan} -j MASQUERADE" in rules, f"NET-05: {RULES} has no MASQUERADE out of {wan}"
 
 
 def outside(lab):

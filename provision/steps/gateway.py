@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from provision.errors import ProviderError
+from provision.roles.gateway import NAT_UNIT, RULES
 from provision.steps import must
 from provision.topology import WAN
 
@@ -12,8 +13,12 @@ def configure(p) -> None:
     name = p.plan.gateway.name
     must(p.run(name, ["sysctl", "-q", "-p", "/etc/sysctl.d/10-gateway.conf"]), f"{name}: sysctl")
     wan_ifname = next(n.ifname for n in p.plan.gateway.nics if n.network == WAN)
+    # The unit loads the rules at every boot; now too, where they are missing.
+    if not p.run(name, ["systemctl", "is-enabled", "--quiet", NAT_UNIT]).ok:
+        must(p.run(name, ["systemctl", "enable", NAT_UNIT]), f"{name}: enable {NAT_UNIT}")
+        p.changed(f"{name}: enabled {NAT_UNIT}")
     if f"-o {wan_ifname} -j MASQUERADE" not in p.run(name, ["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout:
-        must(p.run(name, ["sh", "-c", "iptables-restore < /etc/iptables/rules.v4"]), f"{name}: iptables-restore")
+        must(p.run(name, ["systemctl", "restart", NAT_UNIT]), f"{name}: load {RULES} ({NAT_UNIT})")
         p.changed(f"{name}: loaded iptables rules")
     p.ensure_active(name, "dnsmasq")
 

@@ -18,6 +18,7 @@ import pytest
 from provision import checks
 from provision.facts import DNSMASQ_LEASES, backend_states, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.kubeclient import ADMIN_CONF
+from provision.roles.gateway import NAT_UNIT
 from provision.secrets import Secrets
 from provision.topology import WAN
 from selftests.lab.running import running_local_lab
@@ -170,6 +171,8 @@ def breakages() -> list[Breakage]:
                  lambda: sh(gw, f"iptables -t nat -D POSTROUTING -o {wan} -j MASQUERADE"),
                  lambda: sh(gw, f"iptables -t nat -A POSTROUTING -o {wan} -j MASQUERADE"),
                  affects=("K8S-10",)),  # pods reach the outside through the same NAT
+        Breakage("NET-05", "the gateway's rules not loaded at boot (its unit disabled; loaded now, so only a restart shows it)",
+                 lambda: sh(gw, f"systemctl disable {NAT_UNIT}"), lambda: sh(gw, f"systemctl enable {NAT_UNIT}"), settle=False),
         Breakage("LB-03", "the VIP on both load balancers",
                  lambda: sh(other_lb(), f"ip addr add {vip} dev {PLAN.loadbalancers[0].lab_nic.ifname}"),
                  lambda: [LAB.run(h.name, ["ip", "addr", "del", vip, "dev", h.lab_nic.ifname]) for h in PLAN.loadbalancers

@@ -7,6 +7,10 @@ from provision.secrets import Secrets
 from provision.topology import WAN, Host, Plan
 
 DNS_CONF = "/etc/dnsmasq.d/dns"
+RULES = "/etc/iptables/rules.v4"
+#: Loads RULES at boot (iptables-persistent would too, but its install saves the rules of
+#: wherever the base image is built into that image, which every host shares).
+NAT_UNIT = "gateway-nat.service"
 
 
 def reservations(plan: Plan) -> list[tuple[str, str]]:
@@ -23,5 +27,6 @@ def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
         File("/etc/dnsmasq.d/resolv-file", render("gateway", "resolv-file.conf.j2", **ctx)),
         File("/etc/dnsmasq.d/dhcp", render("gateway", "dhcp.conf.j2", **ctx)),
         File("/etc/sysctl.d/10-gateway.conf", render("gateway", "10-gateway.conf.j2", **ctx)),
-        File("/etc/iptables/rules.v4", render("gateway", "rules.v4.j2", **ctx)),
+        File(RULES, render("gateway", "rules.v4.j2", **ctx)),
+        File(f"/etc/systemd/system/{NAT_UNIT}", render("gateway", "gateway-nat.service.j2", **ctx)),
     ]
