@@ -17,12 +17,14 @@ class Secrets:
     bootstrap_token: str = ""
     #: kubeadm's key for the control-plane certificates it uploads (32 bytes, hex).
     certificate_key: str = ""
+    #: The Gluster volume service's key (HTTP Basic, with the plan's user).
+    volume_service_key: str = ""
 
     @classmethod
     def generate(cls) -> Secrets:
         alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
         token = "".join(_random.choice(alphabet) for _ in range(6)) + "." + "".join(_random.choice(alphabet) for _ in range(16))
-        return cls(_random.token_urlsafe(18), _random.token_bytes(256), token, _random.token_hex(32))
+        return cls(_random.token_urlsafe(18), _random.token_bytes(256), token, _random.token_hex(32), _random.token_urlsafe(24))
 
     @classmethod
     def load_or_create(cls, directory: Path) -> Secrets:
@@ -34,6 +36,7 @@ class Secrets:
             "corosync-authkey": fresh.corosync_authkey,
             "kubeadm-bootstrap-token": fresh.bootstrap_token.encode(),
             "kubeadm-certificate-key": fresh.certificate_key.encode(),
+            "volume-service-key": fresh.volume_service_key.encode(),
         }
         for name, data in files.items():
             path = directory / name
@@ -43,4 +46,5 @@ class Secrets:
                     fh.write(data)
         read = {name: (directory / name).read_bytes() for name in files}
         return cls(read["haproxy-stats-password"].decode(), read["corosync-authkey"],
-                   read["kubeadm-bootstrap-token"].decode(), read["kubeadm-certificate-key"].decode())
+                   read["kubeadm-bootstrap-token"].decode(), read["kubeadm-certificate-key"].decode(),
+                   read["volume-service-key"].decode())

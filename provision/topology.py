@@ -191,12 +191,23 @@ class StorageClass(_Model):
     volumetype: str = Field(pattern=r"^replicate:[0-9]+$")
 
 
+class VolumeService(_Model):
+    """The StorageClass's `resturl`: the lab's volume service on every Gluster node, where the
+    documents ran Heketi (without authentication; this one requires it, SEC-03)."""
+
+    port: int = Field(ge=1, le=65535)
+    user: str = Field(min_length=1)
+    #: A claim's brick is BRICK_ROOT/pvc-<uid>/brick on every Gluster node.
+    brick_root: str = Field(pattern=r"^/")
+
+
 class Gluster(_Model):
     volume: str
     replica: int = Field(ge=1)
     brick_dir: str = Field(pattern=r"^/")
     ping_timeout_s: int = Field(ge=1)
     storage_class: StorageClass
+    volume_service: VolumeService = VolumeService(port=8080, user="admin", brick_root="/data/glusterfs")
 
 
 class Kubernetes(_Model):

@@ -12,8 +12,6 @@ from provision.roles.master import KUBEADM_CONFIG
 from provision.topology import WAN
 
 K8S_SYSCTLS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-arptables")
-NO_PROVISIONER = ("no dynamic volume provisioner for Gluster runs in this lab: the documents' Heketi is archived and "
-                  "the in-tree glusterfs provisioner was removed in Kubernetes 1.26 (DOC-06)")
 #: HOST-07: what the documents lay out as logical volumes, so each can grow.
 LVM_MOUNTS = ("/var", "/usr", "/tmp", "/opt")
 ROLE_PROMISE = {"gateway": "HOST-02", "loadbalancer": "HOST-03", "master": "HOST-04", "worker": "HOST-05", "gluster": "HOST-06"}
@@ -145,11 +143,6 @@ def test_control_plane_certificates_are_not_copied_by_hand(plan, host, lab):
     assert "--upload-certs" in first.check_output("cat /etc/kubernetes/kubeadm-init.args")
 
 
-@pytest.mark.promise("SEC-03")
-def test_volume_provisioner_api_requires_authentication(plan, host, lab):
-    pytest.skip(NO_PROVISIONER)
-
-
 @pytest.mark.promise("K8S-02")
 def test_kubeadm_configuration_on_the_masters(plan, host, lab):
     """Host side of K8S-02: the configuration kubeadm is given on every master."""
@@ -160,8 +153,3 @@ def test_kubeadm_configuration_on_the_masters(plan, host, lab):
         want = (f"{plan.vip.address}:{plan.vip.port}", [str(plan.vip.address)], str(plan.lab.pod_cidr))
         assert found == want, f"K8S-02: {m.name}: kubeadm is given {found}, the plan says {want}"
         assert docs["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == str(m.lab_nic.address)
-
-
-@pytest.mark.promise("STO-02")
-def test_volume_provisioner_knows_the_gluster_nodes(plan, lab):
-    pytest.skip(NO_PROVISIONER)

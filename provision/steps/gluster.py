@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from provision.roles.gluster import volume_create_args, volume_options
+from provision.roles.gluster import SERVICE_CONFIG, SERVICE_PROGRAM, SERVICE_UNIT, volume_create_args, volume_options
 from provision.steps import must
+
+SERVICE_FILES = (SERVICE_PROGRAM, SERVICE_CONFIG, f"/etc/systemd/system/{SERVICE_UNIT}")
 
 
 def apply(p) -> None:
@@ -38,3 +40,22 @@ def apply(p) -> None:
     if "Status: Started" not in info:
         must(p.run(first, ["gluster", "--mode=script", "volume", "start", g.volume], timeout=120), "gluster volume start")
         p.changed(f"started volume {g.volume}")
+    volume_service(p)
+
+
+def volume_service(p) -> None:
+    """The volume service on every Gluster node (its files are the role's): restarted where
+    they changed, then each must answer, and refuse a request without credentials."""
+    port = p.plan.gluster.volume_service.port
+    for h in p.plan.glusters:
+        if any(f"{h.name}: wrote {f}" in p.changes for f in SERVICE_FILES):
+            must(p.run(h.name, ["systemctl", "daemon-reload"], timeout=60), f"{h.name}: daemon-reload")
+            must(p.run(h.name, ["systemctl", "enable", SERVICE_UNIT], timeout=60), f"{h.name}: enable {SERVICE_UNIT}")
+            must(p.run(h.name, ["systemctl", "restart", SERVICE_UNIT], timeout=60), f"{h.name}: restart {SERVICE_UNIT}")
+            p.changed(f"{h.name}: restarted {SERVICE_UNIT}")
+        else:
+            p.ensure_active(h.name, SERVICE_UNIT)
+    for h in p.plan.glusters:
+        url = f"http://{p.plan.fqdn(h)}:{port}/nodes"
+        p.wait_for(f"the volume service on {h.name}", lambda h=h, url=url: p.run(
+            h.name, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url], timeout=10).stdout == "401", 30)

@@ -19,6 +19,7 @@ from provision import checks
 from provision.facts import DNSMASQ_LEASES, backend_states, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.kubeclient import ADMIN_CONF
 from provision.roles.gateway import NAT_UNIT
+from provision.roles.gluster import SERVICE_CONFIG, SERVICE_UNIT
 from provision.secrets import Secrets
 from provision.topology import WAN
 from selftests.lab.running import running_local_lab
@@ -163,6 +164,19 @@ def breakages() -> list[Breakage]:
 
         LAB.wait_for("every client's lease renewed for the plan's time", all_renewed, 60, interval=1)
 
+    def volume_key(key: str | None) -> Callable[[], None]:
+        """Set the first Gluster node's volume service key (None: the role's), restart it."""
+        def do() -> None:
+            if key is None:
+                restore_file(first_glus, SERVICE_CONFIG)
+            else:
+                sh(first_glus, f"sed -i 's/\"key\": \".*\"/\"key\": \"{key}\"/' {SERVICE_CONFIG}")
+            sh(first_glus, f"systemctl restart {SERVICE_UNIT}")
+            url = f"http://{PLAN.fqdn(PLAN.glusters[0])}:{PLAN.gluster.volume_service.port}/volumes"
+            LAB.wait_for("the volume service answering", lambda: LAB.run(
+                first_glus, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url]).stdout == "401", 30)
+        return do
+
     return [
         Breakage("NET-06", "dnsmasq forwards single-label names (domain-needed removed)",
                  lambda: sh(gw, "sed -i '/^domain-needed$/d' /etc/dnsmasq.d/dns && systemctl restart dnsmasq"),
@@ -183,6 +197,10 @@ def breakages() -> list[Breakage]:
                  affects=THROUGH_THE_API),  # and through this HAProxy, reloaded twice
         Breakage("SEC-01", "haproxy stats with the documents' admin:admin",
                  edit_haproxy("s/stats auth .*/stats auth admin:admin/"), put_haproxy_back),
+        Breakage("SEC-03", "the volume service's key on one node set to the documents' admin:admin",
+                 volume_key("admin"), volume_key(None),
+                 # that node asks the others for their devices with the key it has
+                 affects=("STO-02",), settle=False),
         # Frozen, not stopped: kubelet would restart a static pod, and one whose manifest
         # comes back with the same content (the same pod UID) can stay down for minutes.
         Breakage("ETCD-01", "one etcd member frozen (SIGSTOP)",
