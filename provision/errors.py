@@ -44,3 +44,14 @@ class ProviderError(UnderhoodError):
     """A provider cannot do what was asked (not installed, not root, not Linux...)."""
 
     exit_status = EXIT_BAD_INPUT
+
+
+class StepError(UnderhoodError):
+    """A step of `up` stopped: which step, what failed, and how to go on; the exit status is
+    the cause's."""
+
+    def __init__(self, step: str, seconds: float, cause: UnderhoodError) -> None:
+        self.exit_status = cause.exit_status
+        super().__init__(f"step {step!r} stopped after {seconds:.0f} s: {cause}\n"
+                         "fix the cause and run `up` again: the steps before this one find their work done, "
+                         "and it goes on from here")

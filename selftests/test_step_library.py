@@ -186,3 +186,18 @@ def test_a_command_that_exits_255_itself_is_not_run_again(flaky_ssh, tmp_path, m
     monkeypatch.setenv("SSH_RC", "255")
     res = Ssh(tmp_path / "config").run(PLAN.masters[0].name, ["false"])
     assert res.rc == 255 and flaky_ssh.read_text().strip() == "2"
+
+
+def test_a_step_that_stops_names_itself_the_host_and_the_way_on():
+    from provision.errors import StepError
+    from provision.steps.converge import Steps
+
+    def init() -> None:
+        raise ProviderError("kube-mast01: kubeadm init failed (1): timed out waiting for the condition")
+
+    with pytest.raises(StepError) as caught:
+        Steps()("kubernetes: kubeadm init, joins through the VIP", init)
+    text = str(caught.value)
+    assert text.startswith("step 'kubernetes: kubeadm init, joins through the VIP' stopped after")
+    assert "kube-mast01: kubeadm init failed" in text and "run `up` again" in text
+    assert caught.value.exit_status == ProviderError.exit_status

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from rich.console import Console
 
 from provision import baseimage, roles
+from provision.errors import StepError, UnderhoodError
 from provision.kube import artifacts
 from provision.kube.artifacts import Artifacts
 from provision.roles.master import KUBEADM_CONFIG
@@ -32,8 +33,13 @@ class Steps:
 
     def __call__(self, name: str, fn: Callable[[], object]) -> None:
         start = time.monotonic()
-        with self.console.status(f"[bold]{name}[/] ..."):
-            fn()
+        try:
+            with self.console.status(f"[bold]{name}[/] ..."):
+                fn()
+        except UnderhoodError as exc:
+            if isinstance(exc, StepError):
+                raise
+            raise StepError(name, time.monotonic() - start, exc) from exc
         took = time.monotonic() - start
         self.timings[name] = took
         self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
