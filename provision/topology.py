@@ -7,13 +7,14 @@ fault tolerance) live in :mod:`provision.validation`. Everything else reads a :c
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provision.errors import PlanError
 
@@ -25,6 +26,8 @@ WAN = "wan"
 IPv4 = ipaddress.IPv4Address
 Net4 = ipaddress.IPv4Network
 Role = Literal["gateway", "loadbalancer", "master", "worker", "gluster", "admin"]
+KubeadmTimeout = Literal["controlPlaneComponentHealthCheck", "kubeletHealthCheck", "kubernetesAPICall", "etcdAPICall",
+                         "tlsBootstrap", "discovery", "upgradeManifests"]
 
 
 class _Model(BaseModel):
@@ -222,6 +225,18 @@ class Kubernetes(_Model):
     image_repository: str | None = None
     #: Set by the local provider: kubelet and kube-proxy on nodes that are containers.
     nodes_are_containers: bool = False
+    #: kubeadm's own timeouts (v1beta4 `timeouts:` of init and join), e.g. {kubernetesAPICall:
+    #: 5m0s}; unset ones keep kubeadm's defaults. For hosts far slower than hardware (VMs under
+    #: software emulation).
+    kubeadm_timeouts: dict[KubeadmTimeout, str] = {}
+
+    @field_validator("kubeadm_timeouts")
+    @classmethod
+    def _durations(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not re.fullmatch(r"([0-9]+h)?([0-9]+m)?([0-9]+s)?", value) or not value:
+                raise ValueError(f"{key}: {value!r} is not a duration as kubeadm reads it (e.g. 5m0s)")
+        return v
 
 
 class Plan(_Model):

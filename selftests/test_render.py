@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from provision import roles, topology
+from provision.errors import PlanError
 from provision.roles import addons, gateway, gluster, loadbalancer, master
 from provision.secrets import Secrets
 from selftests.conftest import need_tool
@@ -256,6 +257,31 @@ def test_kubeadm_configuration_v1beta4_from_the_plan():
     assert init["localAPIEndpoint"]["advertiseAddress"] == str(m.lab_nic.address)
     # v1beta4 writes extra args as a list of name/value pairs
     assert {"name": "node-ip", "value": str(m.lab_nic.address)} in init["nodeRegistration"]["kubeletExtraArgs"]
+
+
+def test_kubeadm_timeouts_from_the_plan_reach_init_and_join(tmp_path):
+    from provision.roles.kubernetes import join_config
+    from provision.steps.cluster import kubeadm_timeout_s
+
+    assert "timeouts" not in next(yaml.safe_load_all(files_of(PLAN.masters[0].name)[master.KUBEADM_CONFIG]))
+    assert kubeadm_timeout_s(PLAN) == 600
+    slow = PLAN.model_copy(update={"kubernetes": PLAN.kubernetes.model_copy(
+        update={"kubeadm_timeouts": {"kubernetesAPICall": "5m0s", "tlsBootstrap": "1h"}})})
+    config = next(f.content for f in roles.files_for(slow, slow.masters[0], Secrets.generate()) if f.path == master.KUBEADM_CONFIG)
+    init = next(d for d in yaml.safe_load_all(config) if d["kind"] == "InitConfiguration")
+    join = yaml.safe_load(join_config(slow, slow.workers[0], "192.168.2.77", Secrets.generate(), "sha256:" + "0" * 64).content)
+    assert init["timeouts"] == join["timeouts"] == {"kubernetesAPICall": "5m0s", "tlsBootstrap": "1h"}
+    assert kubeadm_timeout_s(slow) == 600 + 300 + 3600
+
+
+@pytest.mark.parametrize(("timeouts", "path"), [({"kubernetesApiCall": "5m"}, "kubernetes.kubeadm_timeouts.kubernetesApiCall"),
+                                                ({"discovery": "five minutes"}, "kubernetes.kubeadm_timeouts")])
+def test_a_bad_kubeadm_timeout_is_refused_naming_it(raw, tmp_path, timeouts, path):
+    raw["kubernetes"]["kubeadm_timeouts"] = timeouts
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PlanError) as caught:
+        topology.load(tmp_path / "plan.yaml")
+    assert caught.value.path.startswith(path), str(caught.value)
 
 
 @pytest.mark.parametrize("host", [PLAN.masters[0].name, PLAN.workers[0].name])

@@ -218,9 +218,13 @@ class Provider(abc.ABC):
         """SIGKILL a service's processes on a host (systemd restarts it if its unit says so)."""
         return self.run(host, ["systemctl", "kill", "--signal=SIGKILL", process])
 
+    #: How much slower than hardware this provider's hosts are (VMs under software emulation):
+    #: every wait of the steps is this many times longer.
+    wait_scale: float = 1.0
+
     def wait_for(self, what: str, check, timeout: float, interval: float = 0.2):
         """Poll ``check()`` until it returns something truthy; bounded in time."""
-        return until(check, timeout, what, interval)
+        return until(check, timeout * self.wait_scale, what, interval)
 
 
 _digests: dict[tuple[str, int, int], str] = {}

@@ -5,6 +5,7 @@ the plan's configuration (control-plane endpoint = the VIP), the other masters j
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from provision.kubeclient import ADMIN_CONF
@@ -22,6 +23,16 @@ PREFLIGHT_IGNORED = {
     # /lib/modules, no /proc/config.gz); the machine's kernel is what the nodes share.
     "SystemVerification": "kernel config and modules are the machine's",
 }
+
+
+def kubeadm_timeout_s(plan) -> float:
+    """How long a `kubeadm init` or `join` may run: ten minutes, and the plan's own kubeadm
+    timeouts on top where it sets them (each can be spent in full)."""
+    extra = 0
+    for value in plan.kubernetes.kubeadm_timeouts.values():
+        for amount, unit in re.findall(r"([0-9]+)([hms])", value):
+            extra += int(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return 600 + extra
 
 
 def kubectl(p, *args: str, timeout: float = 30, input: str | None = None):
@@ -54,7 +65,7 @@ def init(p) -> None:
     # Kept on the node: what the first master was built with (SEC-07 reads it).
     p.write(first, INIT_ARGS, " ".join(args) + "\n")
     must(p.run(first, ["systemctl", "enable", "kubelet"]), f"{first}: enable kubelet")
-    must(p.run(first, ["kubeadm", "init", *args], timeout=600), f"{first}: kubeadm init")
+    must(p.run(first, ["kubeadm", "init", *args], timeout=kubeadm_timeout_s(p.plan)), f"{first}: kubeadm init")
     p.changed(f"{first}: kubeadm init")
 
 
@@ -76,7 +87,8 @@ def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
     f = join_config(p.plan, host, p.address(host), secrets, pinned)
     p.write(host.name, f.path, f.content, f.mode)
     must(p.run(host.name, ["systemctl", "enable", "kubelet"]), f"{host.name}: enable kubelet")
-    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=600), f"{host.name}: kubeadm join")
+    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=kubeadm_timeout_s(p.plan)),
+         f"{host.name}: kubeadm join")
     p.changed(f"{host.name}: kubeadm join")
 
 

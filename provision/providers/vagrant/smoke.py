@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from provision import topology
-from provision.errors import ProviderError
+from provision.errors import UnderhoodError
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.virsh import VIRSH
@@ -42,6 +42,13 @@ KUBERNETES_MEMORY_MB = {"master": 1800, "worker": 1024}
 KUBERNETES_CPUS = {"master": 2}
 APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
        "dnsmasq-base", "fdisk", "mmdebstrap", "lvm2")
+#: Software emulation against hardware, roughly: kubeadm's API calls outlived its 1-minute
+#: default there (measured: the admin user's ClusterRoleBinding, 2026-12-04). The steps' waits
+#: and kubeadm's own timeouts are this many times longer in the smoke.
+EMULATION_SLOWDOWN = 5
+#: kubeadm's defaults (v1beta4), to be multiplied.
+KUBEADM_TIMEOUTS_S = {"controlPlaneComponentHealthCheck": 240, "kubeletHealthCheck": 240, "kubernetesAPICall": 60,
+                      "etcdAPICall": 120, "tlsBootstrap": 300, "discovery": 300}
 #: The conformance tests of the five hosts and their cluster.
 TESTS = ("tests/test_hosts.py", "tests/test_network.py", "tests/test_loadbalancer.py", "tests/test_etcd.py",
          "tests/test_kubernetes.py")
@@ -61,6 +68,7 @@ def smoke_plan_data(raw: dict) -> dict:
         spec["memory_mb"] = KUBERNETES_MEMORY_MB.get(role, MEMORY_MB)
         spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
     data["vagrant"]["box"] = BOX_NAME
+    data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
     return data
 
 
@@ -186,6 +194,7 @@ def main() -> int:
     os.environ.update(env())
     with libvirt():
         provider = VagrantProvider(plan, plan_file)
+        provider.wait_scale = EMULATION_SLOWDOWN
         try:
             networks_and_pool(plan)
             # Before any VM exists: nothing for the management range leaves by the real network.
@@ -194,7 +203,7 @@ def main() -> int:
             start = time.monotonic()
             try:
                 provider.up()
-            except ProviderError as e:
+            except UnderhoodError as e:
                 # recorded with the time it took to fail; the VMs are removed all the same
                 figures["up_failed"] = str(e)[-1500:]
                 raise
