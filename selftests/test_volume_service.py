@@ -50,7 +50,7 @@ elif args[:2] == ["volume", "info"]:
 elif args[:2] == ["volume", "create"]:
     once("create")
     name, replica, bricks = args[2], args[4], [b for b in args[5:] if b != "force"]
-    for b in bricks: Path(b.split(":", 1)[1]).mkdir(parents=True)
+    for b in bricks: Path(b.split(":", 1)[1]).mkdir(exist_ok=True)  # as glusterd: no parent made
     vol(name).write_text(json.dumps({"bricks": bricks, "replica": replica, "status": "Created"}))
 elif args[:2] == ["volume", "start"]:
     once("start")

@@ -10,6 +10,7 @@ its size held by Gluster's quota. Standard library only: it runs on the nodes' o
     GET    /volumes/NAME        type, bricks, status, size
     PUT    /volumes/NAME        {"size_gb": N}: grow (never shrink)
     DELETE /volumes/NAME        stop, delete, and remove its bricks on every node
+    PUT    /bricks/NAME         make this node's brick directory for a new volume
     DELETE /bricks/NAME         remove this node's brick directory of a deleted volume
 
 Errors are JSON {"error": "..."} naming the field and what to do. glusterd runs one
@@ -143,6 +144,12 @@ class Service:
             if size * 2**30 > room:
                 raise Refused(507, f"size_gb: {size} GiB does not fit: the fullest brick device has {room // 2**30} GiB free")
             try:
+                # glusterd makes no parent directory of a brick: each node makes its own.
+                for node in self.c["nodes"]:
+                    if node == self.c["node"]:
+                        self.make_brick(name)
+                    else:
+                        self.peer(node, "PUT", f"/bricks/{name}")
                 self.gluster("volume", "create", name, "replica", str(self.c["replica"]),
                              *[self.brick(n, name) for n in self.c["nodes"]], "force")
                 for key, value in self.c["options"].items():
@@ -182,6 +189,10 @@ class Service:
             if not self.exists(name):
                 raise Refused(404, f"no volume {name}")
             self.remove(name)
+
+    def make_brick(self, name: str) -> dict:
+        os.makedirs(f"{self.c['brick_root']}/{name}/brick", exist_ok=True)
+        return {}
 
     def remove_brick(self, name: str) -> dict:
         if self.exists(name):
@@ -238,6 +249,8 @@ class Handler(BaseHTTPRequestHandler):
             elif route == ("DELETE", "volumes", 2):
                 s.delete(parts[1])
                 self._answer(204, {})
+            elif route == ("PUT", "bricks", 2):
+                self._answer(200, s.make_brick(parts[1]))
             elif route == ("DELETE", "bricks", 2):
                 self._answer(200, s.remove_brick(parts[1]))
             else:
