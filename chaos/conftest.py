@@ -99,6 +99,17 @@ def timeline(request):
         t.write()
 
 
+def restore(lab, tl: Timeline, host: str, probe=None, label: str | None = None) -> None:
+    """The scenario's always-run restore: ``host`` started again if it is down (an event on
+    the timeline), then ``probe`` stopped and its samples kept under ``label``."""
+    if not lab.running(host):
+        tl.event(f"start {host}")
+        lab.start(host)
+    if probe is not None:
+        probe.stop()
+        tl.probes[label or probe.agent] = probe.samples()
+
+
 def record(name: str, seconds: float, budget: Budget) -> None:
     """A measured recovery time, for reports/recovery.json and the terminal summary, held to
     its budget."""

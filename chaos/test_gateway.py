@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.conftest import record
+from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.probe import Probe
 from provision.pytest_plugin import needs
@@ -73,8 +73,4 @@ def test_routing_nat_and_dns_come_back_with_a_restarted_gateway(lab, limits, tim
         tl.figures.update(routing_back_s=round(routed - start, 3), nat_back_s=round(natted - start, 3),
                           dns_back_s=round(resolved - start, 3))
     finally:
-        if not lab.running(gw):
-            tl.event(f"start {gw}")
-            lab.start(gw)
-        probe.stop()
-        tl.probes[f"{other.name}:{GLUSTERD_PORT} from the admin host"] = probe.samples()
+        restore(lab, tl, gw, probe, f"{other.name}:{GLUSTERD_PORT} from the admin host")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.conftest import record
+from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.facts import backend_states, has_kubernetes, kubectl_json
 from provision.probe import Probe
@@ -55,10 +55,7 @@ def test_haproxy_marks_a_dead_master_down_and_back(lab, limits, timeline, budget
         tl.figures.update(marked_down_s=round(down - fault, 3), back_after_start_s=round(back - start, 3),
                           failed_before_mark=sum(x["result"] != "ok" for x in during), requests_before_mark=len(during))
     finally:
-        if not lab.running(victim):
-            lab.start(victim)
-        probe.stop()
-        tl.probes["API /readyz through the VIP"] = probe.samples()
+        restore(lab, tl, victim, probe, "API /readyz through the VIP")
 
 
 def announced_address(svc: dict | None) -> str:
@@ -151,8 +148,4 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget)
         # the fault held all along: what moved, moved because its node was down
         assert not lab.running(victim), f"{victim} is running again: the takeover was not shown with it down"
     finally:
-        if not lab.running(victim):
-            tl.event(f"start {victim}")
-            lab.start(victim)
-        probe.stop()
-        tl.probes[f"{ip}:80 from the admin host"] = probe.samples()
+        restore(lab, tl, victim, probe, f"{ip}:80 from the admin host")
