@@ -7,6 +7,7 @@ import json
 
 import yaml
 
+from provision.errors import ProviderError
 from provision.kube.artifacts import Artifacts
 from provision.roles import addons
 from provision.steps import must
@@ -99,9 +100,27 @@ def metallb(p, art: Artifacts) -> None:
     apply_manifest(p, "metallb-pool", addons.metallb(p.plan))
 
 
+def not_ready_why(p) -> str:
+    """What kubelet says of each node that is not Ready, and where the pod network's pods
+    stand: the cause, in the error of a wait that ran out."""
+    lines = []
+    res = kubectl(p, "get", "nodes", "-o", "json")
+    if res.ok:
+        for n in json.loads(res.stdout)["items"]:
+            ready = next((c for c in n["status"].get("conditions", []) if c["type"] == "Ready"), {})
+            if ready.get("status") != "True":
+                lines.append(f"{n['metadata']['name']}: {ready.get('reason', '?')}: {ready.get('message', '')[:300]}")
+    pods = kubectl(p, "-n", "kube-flannel", "get", "pods", "-o", "wide")
+    lines.append((pods.stdout or pods.stderr).strip()[-1200:])
+    return "\n".join(lines)
+
+
 def apply(p, art: Artifacts) -> None:
     apply_manifest(p, "flannel", addons.flannel(p.plan, art.image("flannel").ref))
-    p.wait_for("every node Ready (pod network up)", lambda: nodes_ready(p), 180, interval=1)
+    try:
+        p.wait_for("every node Ready (pod network up)", lambda: nodes_ready(p), 180, interval=1)
+    except ProviderError as e:
+        raise ProviderError(f"{e}\n{not_ready_why(p)}") from None
     patch_coredns(p)
     apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
     metallb(p, art)
