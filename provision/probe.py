@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from provision.agents import source
+from provision.errors import ProviderError
 from provision.waiting import until
 
 
@@ -22,14 +23,26 @@ class Probe:
         self.proc = self.lab.spawn(self.host, ["python3", "-c", source(self.agent), *self.args], self.output)
         return self
 
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own child, by PID
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
+        """SIGTERM to the probe's process group (our own child's, by PID), then wait until
+        every process of it is gone: the launcher (nsenter, ssh) may exit first, while the
+        agent still finishes and prints its last operation."""
+        if self.proc is None or not self._group_alive():
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            until(lambda: self.proc.poll() is not None and not self._group_alive(), 5, "the probe to end", interval=0.05)
+        except ProviderError:
+            if self._group_alive():
                 os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+            self.proc.wait(5)
 
     def samples(self) -> list[dict]:
         out = []
