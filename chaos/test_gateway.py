@@ -10,7 +10,6 @@ from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.probe import Probe
 from provision.pytest_plugin import needs
-from provision.topology import WAN
 
 #: glusterd: a service in another subnet than the admin host's, up on every full plan.
 GLUSTERD_PORT = 24007
@@ -35,7 +34,7 @@ def test_routing_nat_and_dns_come_back_with_a_restarted_gateway(lab, limits, tim
     admin = plan.by_role("admin")[0].name
     other = plan.glusters[0]
     assert other.network != plan.host(admin).network, "the probe must cross the gateway"
-    wan = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
+    wan = plan.gateway.wan_nic.ifname
     expected = lab.outside_target().expected_source
     tl = timeline("net-05-gateway-restart")
     duration = limits.gateway_return_s * 2 + 30

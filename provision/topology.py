@@ -131,6 +131,11 @@ class Host(_Model):
         return next(n for n in self.nics if n.network != WAN)
 
     @property
+    def wan_nic(self) -> Nic:
+        """The gateway's uplink (the NAT side)."""
+        return next(n for n in self.nics if n.network == WAN)
+
+    @property
     def network(self) -> str:
         return self.lab_nic.network
 

@@ -118,7 +118,7 @@ def missing(lab: BuiltLab) -> dict[tuple[str, str], tuple[str, ...]]:
     return {(f.step, f.host): f.missing for f in pending.kubernetes_steps(lab) if not f.done}
 
 
-def test_a_complete_lab_misses_nothing_and_is_only_read():
+def test_a_complete_lab_misses_nothing_and_every_step_and_node_is_looked_at():
     lab = BuiltLab()
     findings = pending.kubernetes_steps(lab)
     assert [f for f in findings if not f.done] == []

@@ -152,7 +152,7 @@ def test_the_gateway_loads_its_forwarding_and_nat_rules_at_boot(plan, host):
     """Rules loaded by hand are gone after a restart: something must load them at boot
     (the chaos suite restarts the gateway and sees them back)."""
     gw = host(plan.gateway.name)
-    wan = next(n.ifname for n in plan.gateway.nics if n.network == WAN)
+    wan = plan.gateway.wan_nic.ifname
     # (testinfra's is_enabled raises for a unit that is not installed)
     enabled = [u for u in BOOT_RULES_UNITS if gw.run(f"systemctl is-enabled --quiet {u}").rc == 0]
     assert enabled, f"NET-05: nothing loads {RULES} at boot (none of {', '.join(BOOT_RULES_UNITS)} enabled): a restarted gateway would not NAT"

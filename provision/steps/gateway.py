@@ -5,14 +5,13 @@ from __future__ import annotations
 from provision.errors import ProviderError
 from provision.roles.gateway import NAT_UNIT, RULES
 from provision.steps import must
-from provision.topology import WAN
 
 
 def configure(p) -> None:
     """Forwarding, the NAT rules and dnsmasq, on any provider: the role wrote their files."""
     name = p.plan.gateway.name
     must(p.run(name, ["sysctl", "-q", "-p", "/etc/sysctl.d/10-gateway.conf"]), f"{name}: sysctl")
-    wan_ifname = next(n.ifname for n in p.plan.gateway.nics if n.network == WAN)
+    wan_ifname = p.plan.gateway.wan_nic.ifname
     # The unit loads the rules at every boot; now too, where they are missing.
     if not p.run(name, ["systemctl", "is-enabled", "--quiet", NAT_UNIT]).ok:
         must(p.run(name, ["systemctl", "enable", NAT_UNIT]), f"{name}: enable {NAT_UNIT}")

@@ -46,7 +46,6 @@ def apply(p) -> None:
 def volume_service(p) -> None:
     """The volume service on every Gluster node (its files are the role's): restarted where
     they changed, then each must answer, and refuse a request without credentials."""
-    port = p.plan.gluster.volume_service.port
     for h in p.plan.glusters:
         if any(f"{h.name}: wrote {f}" in p.changes for f in SERVICE_FILES):
             must(p.run(h.name, ["systemctl", "daemon-reload"], timeout=60), f"{h.name}: daemon-reload")
@@ -56,6 +55,11 @@ def volume_service(p) -> None:
         else:
             p.ensure_active(h.name, SERVICE_UNIT)
     for h in p.plan.glusters:
-        url = f"http://{p.plan.fqdn(h)}:{port}/nodes"
-        p.wait_for(f"the volume service on {h.name}", lambda h=h, url=url: p.run(
-            h.name, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url], timeout=10).stdout == "401", 30)
+        p.wait_for(f"the volume service on {h.name}", lambda h=h: volume_service_answers(p, h), 30)
+
+
+def volume_service_answers(p, host) -> bool:
+    """The service on ``host`` listens, and refuses a request without credentials."""
+    url = f"http://{p.plan.fqdn(host)}:{p.plan.gluster.volume_service.port}/nodes"
+    res = p.run(host.name, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url], timeout=10)
+    return res.stdout == "401"

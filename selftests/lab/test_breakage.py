@@ -21,7 +21,7 @@ from provision.kubeclient import ADMIN_CONF
 from provision.roles.gateway import NAT_UNIT
 from provision.roles.gluster import SERVICE_CONFIG, SERVICE_UNIT
 from provision.secrets import Secrets
-from provision.topology import WAN
+from provision.steps.gluster import volume_service_answers
 from selftests.lab.running import running_local_lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ POD_NETWORK = ("K8S-06", "K8S-07", "K8S-09", "K8S-10", "MLB-04")
 
 def breakages() -> list[Breakage]:
     gw = PLAN.gateway.name
-    wan = next(n.ifname for n in PLAN.gateway.nics if n.network == WAN)
+    wan = PLAN.gateway.wan_nic.ifname
     vip = f"{PLAN.vip.address}/32"
     last_master = PLAN.masters[-1].name
     worker = PLAN.workers[-1].name
@@ -172,9 +172,7 @@ def breakages() -> list[Breakage]:
             else:
                 sh(first_glus, f"sed -i 's/\"key\": \".*\"/\"key\": \"{key}\"/' {SERVICE_CONFIG}")
             sh(first_glus, f"systemctl restart {SERVICE_UNIT}")
-            url = f"http://{PLAN.fqdn(PLAN.glusters[0])}:{PLAN.gluster.volume_service.port}/volumes"
-            LAB.wait_for("the volume service answering", lambda: LAB.run(
-                first_glus, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", url]).stdout == "401", 30)
+            LAB.wait_for("the volume service answering", lambda: volume_service_answers(LAB, PLAN.glusters[0]), 30)
         return do
 
     return [

@@ -20,7 +20,7 @@ def reservations(plan: Plan) -> list[tuple[str, str]]:
 
 def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
     lab_nics = [n for n in host.nics if n.network != WAN]
-    wan = next(n for n in host.nics if n.network == WAN)
+    wan = host.wan_nic
     ctx = {"plan": plan, "lab_nics": lab_nics, "wan": wan, "reservations": reservations(plan)}
     return [
         File(DNS_CONF, render("gateway", "dns.conf.j2", **ctx)),
