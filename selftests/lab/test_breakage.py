@@ -254,16 +254,29 @@ def vip_holder_by_crm() -> str:
     return next(h.name for h in PLAN.loadbalancers if h.name in out)
 
 
-def verify(tmp: Path) -> dict[str, set[str]]:
-    """Run the conformance suite; return {failed test: its promises}."""
+@dataclass(frozen=True)
+class Failed:
+    """A test of the conformance suite that failed: its promises, and what it said."""
+    promises: frozenset[str]
+    message: str
+
+    def __repr__(self) -> str:  # shown in an assertion: the promises and the first line said
+        return f"{sorted(self.promises)}: {self.message.splitlines()[0] if self.message else 'no message'}"
+
+
+def verify(tmp: Path) -> dict[str, Failed]:
+    """Run the conformance suite; return {failed test: its promises and message}."""
     junit = tmp / "junit.xml"
     subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-n", "2", "-p", "no:cacheprovider", "-o", "addopts=",
                     f"--junitxml={junit}", "--provider", "local"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     failed = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
+        outcome = case.find("failure")
+        outcome = outcome if outcome is not None else case.find("error")
+        if outcome is not None:
             props = {p.get("name"): p.get("value") for p in case.iter("property")}
-            failed[f"{case.get('classname')}.{case.get('name')}"] = set(props.get("promises", "").split(","))
+            failed[f"{case.get('classname')}.{case.get('name')}"] = Failed(
+                frozenset(props.get("promises", "").split(",")), outcome.get("message") or "")
     return failed
 
 
@@ -297,8 +310,8 @@ def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
             kubernetes_settled(LAB, 240)
     assert failed, f"breaking {breakage.promise} ({breakage.what}) was not caught"
     allowed = {breakage.promise, *breakage.affects}
-    assert any(breakage.promise in p for p in failed.values()), f"breaking {breakage.promise} failed only {failed}"
-    strays = {t: p for t, p in failed.items() if not p & allowed}
+    assert any(breakage.promise in f.promises for f in failed.values()), f"breaking {breakage.promise} failed only {failed}"
+    strays = {t: f for t, f in failed.items() if not f.promises & allowed}
     assert not strays, f"breaking {breakage.promise} ({breakage.what}) also failed {strays}"
 
 
