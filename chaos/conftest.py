@@ -11,7 +11,7 @@ import pytest
 from chaos.timeline import REPORTS, Timeline
 from provision import waiting
 from provision.deadlines import Budget, Deadlines, budgets, deadlines
-from provision.facts import has_kubernetes, kubernetes_settled
+from provision.facts import has_kubernetes, kubernetes_settled, kubernetes_shape
 from provision.pytest_plugin import require_lab
 
 _FIGURES: dict[str, list[float]] = {}
@@ -79,10 +79,12 @@ def within_budget():
 @pytest.fixture(autouse=True)
 def kubernetes_whole_again(lab, limits):
     """After every scenario: the Kubernetes cluster whole again (nodes Ready, its pods back)
-    before the next fault, so no scenario measures the last one's recovery."""
+    before the next fault, so no scenario measures the last one's recovery. A scenario that
+    replaced no pod and restarted no container waits only for every kubelet's next lease."""
+    before = kubernetes_shape(lab) if has_kubernetes(lab) else None
     yield
     if has_kubernetes(lab):
-        kubernetes_settled(lab, limits.kubernetes_whole_s)
+        kubernetes_settled(lab, limits.kubernetes_whole_s, unchanged_since=before)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from provision import checks
@@ -13,7 +14,7 @@ from provision.kubeclient import ADMIN_CONF
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import etcdctl
 
-__all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
+__all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_shape", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
 
 #: HAProxy's admin socket on the load balancers (haproxy.cfg's `stats socket`).
 HAPROXY_ADMIN_SOCK = "/run/haproxy/admin.sock"
@@ -97,9 +98,33 @@ def kubectl_json(lab, *args: str) -> dict | None:
     return None
 
 
-def kubernetes_settled(lab, timeout: float, restarted: Mapping[str, float] | None = None, window: float = SETTLE_S) -> None:
+@dataclass(frozen=True)
+class Shape:
+    """The lab's containers (pod UID, container, restart count) and when they were seen
+    (time.monotonic()). Pods replaced or containers restarted change it; nothing else does."""
+    containers: tuple[tuple[str, str, int], ...]
+    at: float
+
+
+def _containers(pods: dict) -> tuple[tuple[str, str, int], ...]:
+    return tuple(sorted((p["metadata"]["uid"], c["name"], c.get("restartCount", 0)) for p in pods["items"]
+                        if p["metadata"]["namespace"] in LAB_NAMESPACES for c in p["status"].get("containerStatuses", [])))
+
+
+def kubernetes_shape(lab) -> Shape | None:
+    """The lab's containers now, or None if the API does not answer."""
+    pods = kubectl_json(lab, "get", "pods", "-A")
+    return None if pods is None else Shape(_containers(pods), time.monotonic())
+
+
+def kubernetes_settled(lab, timeout: float, restarted: Mapping[str, float] | None = None, window: float = SETTLE_S,
+                       unchanged_since: Shape | None = None) -> None:
     """Wait until the cluster is whole and stays so for ``window`` s: the same pods with the
-    same restart counts, and every node's lease renewed within the window."""
+    same restart counts, and every node's lease renewed within the window.
+
+    ``unchanged_since``: the containers as seen before a fault. Found the same again, no pod
+    was replaced and no container restarted since then, so they have been stable that long,
+    and what is left to see is every kubelet renewing its lease while the cluster is whole."""
     seen: dict[str, object] = {}
 
     def settled() -> bool:
@@ -111,11 +136,11 @@ def kubernetes_settled(lab, timeout: float, restarted: Mapping[str, float] | Non
         if pods is None or leases is None:
             seen.clear()
             return False
-        shape = sorted((p["metadata"]["uid"], c["name"], c.get("restartCount", 0)) for p in pods["items"]
-                       if p["metadata"]["namespace"] in LAB_NAMESPACES for c in p["status"].get("containerStatuses", []))
+        shape = _containers(pods)
         renewed = {item["metadata"]["name"]: item["spec"].get("renewTime") for item in leases["items"]}
         if seen.get("shape") != shape:
-            seen.update(shape=shape, since=time.monotonic(), leases=renewed)
+            stable = unchanged_since is not None and unchanged_since.containers == shape
+            seen.update(shape=shape, since=unchanged_since.at if stable else time.monotonic(), leases=renewed)
             return False
         nodes = {h.name for h in (*lab.plan.masters, *lab.plan.workers)}
         first = seen["leases"]

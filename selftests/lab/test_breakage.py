@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from provision import checks
-from provision.facts import DNSMASQ_LEASES, backend_states, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
+from provision.facts import DNSMASQ_LEASES, backend_states, etcd_healthy, has_kubernetes, kubernetes_settled, kubernetes_shape, lb_pair_clean, vip_holder
 from provision.kubeclient import ADMIN_CONF
 from provision.roles.gateway import NAT_UNIT
 from provision.roles.gluster import SERVICE_CONFIG, SERVICE_UNIT
@@ -299,6 +299,7 @@ BREAKAGES = breakages()
 
 @pytest.mark.parametrize("breakage", BREAKAGES, ids=ids(BREAKAGES))
 def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
+    before = kubernetes_shape(LAB) if breakage.settle and has_kubernetes(LAB) else None
     breakage.do()
     try:
         failed = verify(tmp_path)
@@ -307,7 +308,7 @@ def test_verify_fails_exactly_the_broken_promise(breakage: Breakage, tmp_path):
         # Restored means whole again, Kubernetes included (an API server back on its etcd
         # member, pods ready), before the next breakage is judged.
         if breakage.settle and has_kubernetes(LAB):
-            kubernetes_settled(LAB, 240)
+            kubernetes_settled(LAB, 240, unchanged_since=before)
     assert failed, f"breaking {breakage.promise} ({breakage.what}) was not caught"
     allowed = {breakage.promise, *breakage.affects}
     assert any(breakage.promise in f.promises for f in failed.values()), f"breaking {breakage.promise} failed only {failed}"
