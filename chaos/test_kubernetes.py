@@ -97,8 +97,13 @@ def node_ready(lab, name: str) -> bool | None:
 
 
 def demo_pods_on(lab, node: str) -> int:
+    return demo_pod_nodes(lab).count(node)
+
+
+def demo_pod_nodes(lab) -> list[str]:
+    """The node of every demo pod not being deleted."""
     pods = kubectl_json(lab, "-n", "demo", "get", "pods", "-l", "app=demo")
-    return sum(1 for p in (pods or {}).get("items", []) if p["spec"].get("nodeName") == node and not p["metadata"].get("deletionTimestamp"))
+    return [p["spec"].get("nodeName", "?") for p in (pods or {}).get("items", []) if not p["metadata"].get("deletionTimestamp")]
 
 
 def demo_ready(lab) -> int:
@@ -124,6 +129,9 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget)
     probe = Probe(lab, admin, "tcp_probe", [ip, "80", "0.2", str(duration)], REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
     try:
         probe.wait_for(lambda s: sum(x["result"] == "ok" for x in s) >= 5, 20, f"{ip}:80 answering before the fault")
+        # Where the answers come from: with every pod on the victim, nothing answers before
+        # they are rescheduled, whatever the address does.
+        tl.event(f"demo pods on {', '.join(sorted(demo_pod_nodes(lab))) or 'no node'}")
         fault = tl.event(f"poweroff {victim} (announces {ip})")
         lab.poweroff(victim)
         tl.event(f"{victim} gone")

@@ -383,6 +383,11 @@ def test_demo_nodeport_and_metallb_controller_placement():
     demo = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(addons.demo(PLAN, "x.invalid/b:1"))}
     assert demo[("Service", "demo-nodeport")]["spec"]["ports"][0]["nodePort"] == PLAN.kubernetes.nodeport
     assert demo[("Service", "demo-lb")]["spec"]["type"] == "LoadBalancer"
+    # kept spread by the scheduler itself: a dead worker's pods go evenly to the live ones
+    # (its taints take it out of the count) and a rollout spreads its own pods
+    spread = demo[("Deployment", "demo")]["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert [(c["whenUnsatisfiable"], c["nodeTaintsPolicy"], c["matchLabelKeys"]) for c in spread] == \
+        [("DoNotSchedule", "Honor", ["pod-template-hash"])]
     mlb = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(addons.metallb_system(PLAN, "c", "s"))}
     controller = mlb[("Deployment", "controller")]["spec"]
     assert controller["replicas"] == PLAN.metallb.controller_replicas
