@@ -50,7 +50,10 @@ def test_a_budget_can_be_overridden_and_a_wrong_key_is_named():
 
 
 @pytest.fixture
-def chaos_project(pytester: pytest.Pytester) -> pytest.Pytester:
+def chaos_project(pytester: pytest.Pytester, monkeypatch) -> pytest.Pytester:
+    # Its figures go to its own reports/, never into the repository's (a CI run's report
+    # would show them as measured).
+    monkeypatch.setattr("chaos.conftest.REPORTS", pytester.path / "reports")
     shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
     with (pytester.path / "conftest.py").open("a") as f:
         f.write(
@@ -88,3 +91,4 @@ def test_a_figure_over_budget_fails_its_promise(chaos_project):
 def test_an_overridden_budget_judges_instead(chaos_project):
     result = chaos_project.runpytest("-p", "no:cacheprovider", "--provider", "local", "--allow-absent", "--budget", "vip_gap=60")
     result.assert_outcomes(passed=2)
+    assert "VIP gap" in json.loads((chaos_project.path / "reports" / "recovery.json").read_text())
