@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,10 @@ import pytest
 from chaos.timeline import Timeline
 from provision import topology
 from provision.promises import Coverage, promises
+from provision.report import browser, merge_runs
 from provision.report import build as build_report
-from provision.report import merge_runs
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +81,27 @@ def test_page_is_self_contained_with_a_row_per_promise(reports):
     assert "haproxy check readyz: HAProxy took the API server out after 7.4 s; 0 of 25" in doc07
 
 
+def test_the_first_screen_says_what_is_not_proven_and_why_before_the_promise_table(reports):
+    html = (reports / "index.html").read_text()
+    first = html[:html.index('<table id="promises">')]
+    unproven = re.search(r'<table class="unproven" data-provider="local">(.*?)</table>', first, re.S)
+    assert unproven, "the summary lists no promise left unproven"
+    rows = dict((pid, (status, why)) for pid, status, why in
+                re.findall(r'<tr><td>([A-Z0-9-]+)</td><td class="\w+">(\w+)</td><td class="small">(.*?)</td></tr>', unproven[1]))
+    assert rows == {"NET-01": ("failed", "chaos/test_NET-01 failed"), "HOST-07": ("skipped", "no disks"),
+                    "LB-03": ("partial", "no pair")}
+    assert 'id="recovery"' in first and "6.85 s" in first  # the recovery figures too
+
+
+def test_picture_of_the_first_screen_from_the_command_line(reports, tmp_path):
+    if browser.chromium() is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    picture = tmp_path / "report.png"
+    subprocess.run([sys.executable, "-m", "provision", "report", "--reports", str(reports), "--picture", str(picture)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=300)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+
+
 def test_page_names_a_plans_departures_from_the_documents(reports, build):
     import copy
 
@@ -98,17 +116,11 @@ def test_page_names_a_plans_departures_from_the_documents(reports, build):
 
 
 def test_page_in_a_headless_browser(reports):
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    if browser.chromium() is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     page = f"file://{reports / 'index.html'}"
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page],
-                             capture_output=True, text=True, timeout=120).stdout
-        shot = ROOT / "reports" / "report-screenshot.png"
-        shot.parent.mkdir(exist_ok=True)
-        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,2000",
-                        f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    dom = browser.dom(page)
+    shot = browser.screenshot(page, ROOT / "reports" / "report-screenshot.png", 1280, 2000)
     body = re.search(r"<body[^>]*>", dom)
     assert body, "the browser did not load the page"
     plots = re.search(r'data-plots="(\d+)"', body[0])

@@ -50,6 +50,21 @@ def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def unproven(table: dict[str, dict[str, Cell]], provider: str) -> list[dict[str, str]]:
+    """The promises a provider's runs failed, skipped or proved only in part, each with why:
+    the first failing test, or the first reason given for a skip."""
+    rows = []
+    for pid, cells in table.items():
+        cell = cells.get(provider)
+        if cell is None or cell.status not in ("failed", "skipped", "partial"):
+            continue
+        failing = [t for t in cell.tests if t["outcome"] == "failed"]
+        skipped = [t for t in cell.tests if t["outcome"] == "skipped"]
+        why = f"{failing[0]['test']} failed" if failing else (skipped[0].get("reason") or skipped[0]["test"]) if skipped else ""
+        rows.append({"id": pid, "status": cell.status, "why": why})
+    return rows
+
+
 def build(plan: Plan, reports: Path) -> Path:
     providers, table = merge_runs(reports / "promises")
     recovery = json.loads((reports / "recovery.json").read_text()) if (reports / "recovery.json").exists() else {}
@@ -75,7 +90,8 @@ def build(plan: Plan, reports: Path) -> Path:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)), autoescape=True)
     html = env.get_template("index.html.j2").render(
         plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
-        recovery=recovery, scenarios=scenarios, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
+        recovery=recovery, scenarios=scenarios,
+        unproven={prov: unproven(table, prov) for prov in providers}, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
         version=version(), runs_by=runs_by, departures=departures(plan), evidence=evidence,
     )
     out = reports / "index.html"

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ from provision import topology
 from provision.errors import ProviderError
 from provision.facts import lb_pair_clean
 from provision.providers.local import LocalProvider
+from provision.report import browser
 from provision.waiting import until
-from selftests.test_report import CHROMIUM_FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "uh-demo-selftest"
@@ -42,8 +41,7 @@ def wait_screen(pattern: str, timeout: float) -> re.Match:
 def snapshot(png: Path) -> None:
     """The screen as a picture (for the README): tmux's cells through rich's HTML export, then
     a headless browser's screenshot."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    if browser.chromium() is None:
         return
     ansi = subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", SESSION], capture_output=True, text=True).stdout
     console = Console(record=True, width=100, file=open(os.devnull, "w"))
@@ -51,9 +49,7 @@ def snapshot(png: Path) -> None:
     page = png.with_suffix(".html")
     png.parent.mkdir(exist_ok=True)
     page.write_text(console.export_html(inline_styles=True, code_format=HTML, theme=MONOKAI))
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=900,900",
-                        f"--screenshot={png}", f"file://{page}"], capture_output=True, timeout=120)
+    browser.screenshot(f"file://{page}", png, 900, 900)
 
 
 HTML = ('<html><body style="background:#1e1e1e;margin:12px"><pre style="font-family:monospace;font-size:14px;'
