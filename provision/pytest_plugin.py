@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-chaos", action="store_true", help="let chaos scenarios break an existing lab")
     group.addoption("--budget", action="append", default=[], metavar="KEY=SECONDS",
                     help="override a recovery budget of the chaos suite (e.g. vip_gap=20); repeatable")
+    group.addoption("--reports-dir", default=None, metavar="DIR",
+                    help="where the promise coverage goes (default: reports/ beside the rootdir, which `report` reads)")
     group.addoption("--allow-absent", action="store_true",
                     help="skip the tests that need a lab when none is up, instead of failing the run (CI plumbing)")
 
@@ -111,8 +113,10 @@ class _PromiseRecorder:
 
 
 def reports_dir(config: pytest.Config) -> Path:
-    """Where every suite writes its results: `reports/` beside the run's rootdir."""
-    return config.rootpath / "reports"
+    """Where every suite writes its results: `reports/` beside the run's rootdir, unless
+    --reports-dir says elsewhere (a self-test's run on a broken lab is not the lab's record)."""
+    chosen = config.getoption("--reports-dir")
+    return Path(chosen) if chosen else config.rootpath / "reports"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

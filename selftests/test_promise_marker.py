@@ -68,6 +68,21 @@ def test_coverage_table_counts_outcomes_and_lists_uncovered(project):
     assert data["summary"]["not covered"] == len(promises()) - 4
 
 
+def test_reports_dir_takes_the_coverage_elsewhere(project):
+    project.makepyfile(
+        """
+        import pytest
+        @pytest.mark.promise("NET-01")
+        def test_pass():
+            assert True
+        """
+    )
+    elsewhere = project.path / "elsewhere"
+    project.runpytest("-p", "no:cacheprovider", "--provider", "local", f"--reports-dir={elsewhere}").assert_outcomes(passed=1)
+    assert json.loads((elsewhere / "promises" / "local-tests.json").read_text())["promises"]
+    assert not (project.path / "reports").exists(), "the run also wrote the usual reports/"
+
+
 def test_coverage_status_rules():
     cov = Coverage(provider="local")
     cov.record(["LB-06"], "a", "skipped", "no lab")

@@ -268,7 +268,7 @@ def verify(tmp: Path) -> dict[str, Failed]:
     """Run the conformance suite; return {failed test: its promises and message}."""
     junit = tmp / "junit.xml"
     subprocess.run([sys.executable, "-m", "pytest", "tests", "-q", "-n", "2", "-p", "no:cacheprovider", "-o", "addopts=",
-                    f"--junitxml={junit}", "--provider", "local"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                    f"--junitxml={junit}", "--provider", "local", f"--reports-dir={tmp / 'reports'}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     failed = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         outcome = case.find("failure")
