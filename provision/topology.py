@@ -198,6 +198,15 @@ class StorageClass(_Model):
     allow_volume_expansion: bool
     volumetype: str = Field(pattern=r"^replicate:[0-9]+$")
 
+    @field_validator("provisioner")
+    @classmethod
+    def _csi_driver_name(cls, v: str) -> str:
+        # what kubelet and the CSI sidecars know the lab's driver by
+        if not re.fullmatch(r"[a-zA-Z0-9]([-.a-zA-Z0-9]{0,61}[a-zA-Z0-9])?", v):
+            raise ValueError(f"{v!r} is not a CSI driver's name: up to 63 letters, digits, dots and dashes, beginning and "
+                             "ending with a letter or digit, no '/' (e.g. gluster.kube.local)")
+        return v
+
 
 class VolumeService(_Model):
     """The StorageClass's `resturl`: the lab's volume service on every Gluster node, where the

@@ -304,18 +304,39 @@ def _validate_k8s(obj: dict) -> None:
     kubernetes_validate.validate(obj, version, strict=True)
 
 
+def _storage_objects() -> dict[str, dict]:
+    return {d["kind"]: d for d in yaml.safe_load_all(gluster.storage_class(PLAN))}
+
+
 def test_storage_class_is_a_valid_object_from_the_plan():
-    sc = yaml.safe_load(gluster.storage_class(PLAN))
-    _validate_k8s(sc)
+    objects = _storage_objects()
+    for obj in objects.values():
+        _validate_k8s(obj)
+    sc, driver = objects["StorageClass"], objects["CSIDriver"]
     want = PLAN.gluster.storage_class
     assert sc["metadata"]["name"] == want.name
+    assert sc["provisioner"] == driver["metadata"]["name"] == want.provisioner
     assert sc["allowVolumeExpansion"] is want.allow_volume_expansion
     assert sc["reclaimPolicy"] == want.reclaim_policy
-    assert sc["parameters"]["volumetype"] == f"replicate:{PLAN.gluster.replica}"
+    params = sc["parameters"]
+    assert params["volumetype"] == f"replicate:{PLAN.gluster.replica}"
+    assert params["resturl"] == gluster.resturl(PLAN) == f"http://{PLAN.fqdn(PLAN.glusters[0])}:{PLAN.gluster.volume_service.port}"
+    # the sidecars hand the volume service's credentials to the driver on create and expand
+    namespace, secret = gluster.CREDENTIALS
+    for use in ("provisioner", "controller-expand"):
+        assert (params[f"csi.storage.k8s.io/{use}-secret-namespace"], params[f"csi.storage.k8s.io/{use}-secret-name"]) == (namespace, secret)
+
+
+def test_a_provisioner_that_is_no_csi_driver_name_is_refused_naming_it(raw, tmp_path):
+    raw["gluster"]["storage_class"]["provisioner"] = "gluster.kube.local/replicated"
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PlanError) as caught:
+        topology.load(tmp_path / "plan.yaml")
+    assert caught.value.path == "gluster.storage_class.provisioner" and "no '/'" in str(caught.value)
 
 
 def test_invalid_k8s_object_is_refused():
-    sc = yaml.safe_load(gluster.storage_class(PLAN))
+    sc = _storage_objects()["StorageClass"]
     sc["reclaimPolicy"] = ["not", "a", "string"]
     with pytest.raises(kubernetes_validate.ValidationError):
         _validate_k8s(sc)

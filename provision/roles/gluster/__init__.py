@@ -22,8 +22,15 @@ def volume_options(plan: Plan) -> dict[str, str]:
     return {"network.ping-timeout": str(plan.gluster.ping_timeout_s)}
 
 
+#: The Secret holding the volume service's user and key, where the CSI sidecars read it.
+CREDENTIALS = ("kube-system", "gluster-volume-service")
+
+
 def storage_class(plan: Plan) -> str:
-    return render("gluster", "storageclass.yaml.j2", sc=plan.gluster.storage_class)
+    """The CSIDriver object and the StorageClass on it (the credentials' Secret is apart:
+    it carries the key)."""
+    return render("gluster", "storageclass.yaml.j2", sc=plan.gluster.storage_class, resturl=resturl(plan),
+                  namespace=CREDENTIALS[0], secret=CREDENTIALS[1])
 
 
 SERVICE_UNIT = "gluster-volumes.service"

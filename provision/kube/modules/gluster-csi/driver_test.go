@@ -220,7 +220,7 @@ func TestRegistrationAnswersKubeletOverItsSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	registerapi.RegisterRegistrationServer(s, registration{endpoint: "/var/lib/kubelet/plugins/x/csi.sock"})
+	registerapi.RegisterRegistrationServer(s, registration{name: "gluster.kube.local", endpoint: "/var/lib/kubelet/plugins/x/csi.sock"})
 	go func() { _ = s.Serve(l) }()
 	defer s.Stop()
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -232,7 +232,7 @@ func TestRegistrationAnswersKubeletOverItsSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.GetType() != registerapi.CSIPlugin || info.GetName() != DriverName || info.GetEndpoint() != "/var/lib/kubelet/plugins/x/csi.sock" {
+	if info.GetType() != registerapi.CSIPlugin || info.GetName() != "gluster.kube.local" || info.GetEndpoint() != "/var/lib/kubelet/plugins/x/csi.sock" {
 		t.Errorf("GetInfo: %v", info)
 	}
 }

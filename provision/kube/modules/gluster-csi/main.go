@@ -1,8 +1,8 @@
 // gluster-csi: the lab's CSI driver for Gluster volumes of type Replicate, one per claim, as
 // the documents' Heketi made them for their StorageClass.
 //
-//	gluster-csi --mode=controller --endpoint=/run/gluster-csi/csi.sock
-//	gluster-csi --mode=node --endpoint=/var/lib/kubelet/plugins/NAME/csi.sock
+//	gluster-csi --mode=controller --driver-name=NAME --endpoint=/run/gluster-csi/csi.sock
+//	gluster-csi --mode=node --driver-name=NAME --endpoint=/var/lib/kubelet/plugins/NAME/csi.sock
 //
 // The controller serves csi-provisioner and csi-resizer; the node plugin serves kubelet and
 // registers itself with kubelet's plugin watcher (no registrar sidecar).
@@ -25,15 +25,16 @@ import (
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
-// DriverName is the StorageClass's provisioner.
-const DriverName = "glusterfs.csi.underhood.local"
-
 var version = "dev"
 
-type identity struct{ controller bool }
+// identity names the driver: the StorageClass's provisioner (the plan's).
+type identity struct {
+	name       string
+	controller bool
+}
 
 func (i identity) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*csi.GetPluginInfoResponse, error) {
-	return &csi.GetPluginInfoResponse{Name: DriverName, VendorVersion: version}, nil
+	return &csi.GetPluginInfoResponse{Name: i.name, VendorVersion: version}, nil
 }
 
 func (i identity) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
@@ -53,11 +54,11 @@ func (i identity) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse,
 // registration answers kubelet's plugin watcher for the node plugin's socket.
 type registration struct {
 	registerapi.UnimplementedRegistrationServer
-	endpoint string
+	name, endpoint string
 }
 
 func (r registration) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
-	return &registerapi.PluginInfo{Type: registerapi.CSIPlugin, Name: DriverName, Endpoint: r.endpoint,
+	return &registerapi.PluginInfo{Type: registerapi.CSIPlugin, Name: r.name, Endpoint: r.endpoint,
 		SupportedVersions: []string{"1.0.0"}}, nil
 }
 
@@ -107,19 +108,20 @@ func serve(servers map[string]*grpc.Server) error {
 
 func main() {
 	mode := flag.String("mode", "", "controller or node")
+	name := flag.String("driver-name", "", "the driver's name: the StorageClass's provisioner")
 	endpoint := flag.String("endpoint", "", "the CSI socket to serve")
 	registry := flag.String("registration-dir", "/var/lib/kubelet/plugins_registry", "kubelet's plugin watcher directory (node mode)")
 	nodeID := flag.String("node-id", "", "this node's name as Kubernetes knows it (node mode; default: the host name)")
 	scope := flag.Bool("mount-scope", true, "mount inside a systemd scope, so mounts outlive the plugin (node mode)")
 	flag.Parse()
-	if *endpoint == "" {
-		log.Fatal("--endpoint: give the CSI socket's path")
+	if *endpoint == "" || *name == "" {
+		log.Fatal("--endpoint and --driver-name: give the CSI socket's path and the StorageClass's provisioner")
 	}
 	servers := map[string]*grpc.Server{*endpoint: grpc.NewServer()}
 	csiServer := servers[*endpoint]
 	switch *mode {
 	case "controller":
-		csi.RegisterIdentityServer(csiServer, identity{controller: true})
+		csi.RegisterIdentityServer(csiServer, identity{name: *name, controller: true})
 		csi.RegisterControllerServer(csiServer, &controller{})
 	case "node":
 		id := *nodeID
@@ -130,11 +132,11 @@ func main() {
 			}
 			id = host
 		}
-		csi.RegisterIdentityServer(csiServer, identity{})
+		csi.RegisterIdentityServer(csiServer, identity{name: *name})
 		csi.RegisterNodeServer(csiServer, &node{id: id, mounter: systemMounter{scope: *scope}})
 		reg := grpc.NewServer()
-		registerapi.RegisterRegistrationServer(reg, registration{endpoint: *endpoint})
-		servers[filepath.Join(*registry, DriverName+"-reg.sock")] = reg
+		registerapi.RegisterRegistrationServer(reg, registration{name: *name, endpoint: *endpoint})
+		servers[filepath.Join(*registry, *name+"-reg.sock")] = reg
 	default:
 		log.Fatalf("--mode %q: give controller or node", *mode)
 	}
