@@ -9,7 +9,7 @@ import pytest
 
 from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
-from provision.facts import backend_states, has_kubernetes, kubectl_json
+from provision.facts import announcer, backend_states, has_kubernetes, kubectl_json, node_macs, node_ready
 from provision.probe import Probe
 from provision.pytest_plugin import needs
 
@@ -68,42 +68,14 @@ def announced_address(svc: dict | None) -> str:
     return ingress[0]["ip"]
 
 
-def node_macs(lab) -> dict[str, str]:
-    """The lab NIC's MAC address of every Kubernetes node."""
-    out = {}
-    for h in (*lab.plan.masters, *lab.plan.workers):
-        res = lab.run(h.name, ["cat", f"/sys/class/net/{h.lab_nic.ifname}/address"], timeout=10)
-        if res.ok:
-            out[res.stdout.strip()] = h.name
-    return out
-
-
-def announcer(lab, ip: str, macs: dict[str, str]) -> str | None:
-    """The node that answers ARP for ``ip``, as the gateway on the node subnet sees it: the
-    data plane's word (MetalLB's own ServiceL2Status can lag behind a dead node)."""
-    res = lab.run(lab.plan.gateway.name, ["ip", "-4", "neigh", "show", ip], timeout=10)
-    for line in res.stdout.splitlines():
-        parts = line.split()
-        if "lladdr" in parts and parts[-1] not in ("FAILED", "INCOMPLETE"):
-            return macs.get(parts[parts.index("lladdr") + 1])
-    return None
-
-
-def node_ready(lab, name: str) -> bool | None:
-    node = kubectl_json(lab, "get", "node", name)
-    if node is None:
-        return None
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
-
-
-def demo_pods_on(lab, node: str) -> int:
-    return demo_pod_nodes(lab).count(node)
-
-
 def demo_pod_nodes(lab) -> list[str]:
     """The node of every demo pod not being deleted."""
     pods = kubectl_json(lab, "-n", "demo", "get", "pods", "-l", "app=demo")
     return [p["spec"].get("nodeName", "?") for p in (pods or {}).get("items", []) if not p["metadata"].get("deletionTimestamp")]
+
+
+def demo_pods_on(lab, node: str) -> int:
+    return demo_pod_nodes(lab).count(node)
 
 
 def demo_ready(lab) -> int:

@@ -209,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--reports", default="reports", help="the reports directory (default: reports/ here, where the suites write)")
     v.add_argument("--picture", metavar="PNG", help="also picture the report's first screen in a headless browser (README's docs/report.png)")
     v.set_defaults(func=_report)
-    v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a Gluster node")
+    v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a master, the announcing worker, a Gluster node")
     provider_options(v)
     v.set_defaults(func=_demo)
     v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")

@@ -1,8 +1,11 @@
 """Talk mode: a live dashboard of the running lab for a speaker on stage.
 
-Single keys trigger the documented faults (v: kill the VIP holder, e: kill the etcd leader,
-g: kill a Gluster node, r: restore everything, q: restore and quit); the screen shows the
-recovery as it happens, with the measured gap."""
+Single keys trigger the documented faults, each named with the promise it shows (v: the VIP
+holder, LB-06; e: the etcd leader, ETCD-05; m: a master, LB-08; w: the worker announcing the
+demo address, MLB-05; g: a Gluster node, STO-06; r: restore everything; q: restore and
+quit). The screen shows the recovery as it happens, with the measured gaps. It fits an
+80x24 terminal, and says everything in words as well as colours (a projector may wash them
+out)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import threading
 import time
 import tty
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Group
@@ -22,73 +27,138 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from provision.facts import etcd_healthy, etcd_leader, vip_holder
+from provision.facts import announcer, etcd_healthy, etcd_leader, kubectl_json, node_macs, vip_holder
 from provision.probe import Probe
 
 SPARK = "▁▂▃▄▅▆▇█"
 WINDOW_S = 30
+#: Characters of a sparkline: WINDOW_S of 0.2 s samples, five to a character.
+SPARK_WIDTH = 24
+#: How often each source of the screen is asked again (each in its own thread, so a source
+#: that hangs while its host is down freezes only its own line).
+POLL_S = 0.5
+PROBE_S = "3600"
+#: Hosts per row: 13 hosts in four rows of an 80-column terminal.
+HOST_COLUMNS = 4
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str
+    what: str
+    promise: str
+    victim: Callable[[Dashboard], str | None]
+
+
+def _running_master(d: Dashboard) -> str | None:
+    alive = [m.name for m in d.plan.masters if d.state["hosts"].get(m.name)]
+    return alive[-1] if len(alive) == len(d.plan.masters) else None  # one master at a time: quorum stays
+
+
+def _gluster_node(d: Dashboard) -> str | None:
+    alive = [g.name for g in d.plan.glusters if d.state["hosts"].get(g.name)]
+    return alive[-1] if alive else None
+
+
+KEYS = (
+    Key("v", "VIP holder", "LB-06", lambda d: d.state["vip"]),
+    Key("e", "etcd leader", "ETCD-05", lambda d: d.state["leader"]),
+    Key("m", "a master", "LB-08", _running_master),
+    Key("w", "announcing worker", "MLB-05", lambda d: d.state["announcer"]),
+    Key("g", "a Gluster node", "STO-06", _gluster_node),
+)
 
 
 class Dashboard:
     def __init__(self, lab, state_dir: Path) -> None:
         self.lab = lab
         self.plan = lab.plan
+        self.state_dir = state_dir
         self.admin = self.plan.by_role("admin")[0].name
-        self.state: dict[str, object] = {"vip": None, "leader": None, "etcd_ok": None, "hosts": {}}
-        self.events: deque[str] = deque(maxlen=6)
+        self.state: dict[str, object] = {"vip": None, "leader": None, "etcd_ok": None, "hosts": {}, "nodes": None,
+                                         "coredns": [], "address": None, "announcer": None}
+        self.events: deque[str] = deque(maxlen=3)
         self.down: set[str] = set()
-        self.fault_at: float | None = None
-        self.gap: float | None = None
+        self.pending: dict[str, float] = {}  # probe -> when the last fault began, until it answers again
+        self.gaps: dict[str, float] = {}
         self.stop = threading.Event()
-        self.probe = Probe(lab, self.admin, "tcp_probe", [str(self.plan.vip.address), str(self.plan.vip.port), "0.1", "3600"],
-                           state_dir / "demo-vip-probe.jsonl")
+        vip = self.plan.vip
+        self.probes: dict[str, Probe] = {
+            "API": Probe(lab, self.admin, "https_probe", [str(vip.address), str(vip.port), "/readyz", "0.2", PROBE_S],
+                         state_dir / "demo-api-probe.jsonl"),
+        }
 
     # -- data -------------------------------------------------------------------------------
-    def collect(self) -> None:
+    def _loop(self, source: Callable[[], dict]) -> None:
+        said = ""
         while not self.stop.is_set():
-            hosts = {h.name: self.lab.running(h.name) for h in self.plan.hosts}
-            via = next((m.name for m in self.plan.masters if hosts[m.name]), None)
-            self.state.update(
-                hosts=hosts,
-                vip=vip_holder(self.lab),
-                leader=etcd_leader(self.lab, self.admin) if via else None,
-                etcd_ok=etcd_healthy(self.lab, self.admin),
-            )
-            self.stop.wait(0.5)
+            # A source that fails says so once on screen; the others go on.
+            try:
+                self.state.update(source())
+                said = ""
+            except Exception as exc:
+                if f"{exc}" != said:
+                    said = f"{exc}"
+                    self.events.appendleft(f"{source.__name__.strip('_')}: {type(exc).__name__}: {exc}"[:76])
+            self.stop.wait(POLL_S)
 
-    def samples(self) -> list[dict]:
-        now = time.time()
-        return [s for s in self.probe.samples() if s["t"] > now - WINDOW_S]
+    def _hosts(self) -> dict:
+        return {"hosts": {h.name: self.lab.running(h.name) for h in self.plan.hosts}}
 
-    def measure_gap(self, samples: list[dict]) -> None:
-        if self.fault_at is None:
-            return
-        before = [s["t"] for s in samples if s["result"] == "ok" and s["t"] < self.fault_at]
-        after = [s["t"] for s in samples if s["result"] == "ok" and s["t"] > self.fault_at + 0.2]
-        if before and after:
-            self.gap = after[0] - before[-1]
-            self.events.appendleft(f"VIP answering again: gap {self.gap:.2f} s")
-            self.fault_at = None
+    def _balancers(self) -> dict:
+        return {"vip": vip_holder(self.lab)}
+
+    def _etcd(self) -> dict:
+        return {"leader": etcd_leader(self.lab, self.admin), "etcd_ok": etcd_healthy(self.lab, self.admin)}
+
+    def _kubernetes(self) -> dict:
+        nodes = kubectl_json(self.lab, "get", "nodes")
+        dns = kubectl_json(self.lab, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
+        ready = None if nodes is None else {
+            n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+            for n in nodes["items"]}
+        return {"nodes": ready, "coredns": sorted(p["spec"].get("nodeName", "?") for p in (dns or {}).get("items", [])
+                                                  if p["status"].get("phase") == "Running")}
+
+    def _metallb(self) -> dict:
+        ip = self.state["address"]
+        return {"announcer": announcer(self.lab, ip, self.macs)} if ip else {}
+
+    def demo_address(self) -> str | None:
+        svc = kubectl_json(self.lab, "-n", "demo", "get", "service", "demo-lb")
+        ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        return ingress[0]["ip"] if ingress else None
+
+    def samples(self, name: str, since: float) -> list[dict]:
+        return [s for s in self.probes[name].samples() if s["t"] > since]
+
+    def measure_gaps(self) -> None:
+        """Each probe's gap since the last fault: the last answer before it to the first after."""
+        for name, fault_at in list(self.pending.items()):
+            samples = self.samples(name, fault_at - 5)
+            before = [s["t"] for s in samples if s["result"] == "ok" and s["t"] < fault_at]
+            after = [s["t"] for s in samples if s["result"] == "ok" and s["t"] > fault_at + 0.2]
+            if before and after:
+                self.gaps[name] = after[0] - before[-1]
+                self.events.appendleft(f"{name} answering again: gap {self.gaps[name]:.2f} s")
+                del self.pending[name]
 
     # -- faults -----------------------------------------------------------------------------
-    def _fault(self, label: str, host: str | None) -> None:
+    def fault(self, k: Key) -> None:
+        host = k.victim(self)
         if not host:
-            self.events.appendleft(f"{label}: nothing to kill")
+            self.events.appendleft(f"{k.what} ({k.promise}): nothing to kill now")
             return
-        self.events.appendleft(f"{time.strftime('%H:%M:%S')} {label}: poweroff {host}")
-        self.fault_at = time.time()
-        self.gap = None
+        self.events.appendleft(f"{time.strftime('%H:%M:%S')} {k.promise}: poweroff {host} ({k.what})")
+        now = time.time()
+        self.pending = {name: now for name in self.probes}
         self.down.add(host)
         threading.Thread(target=self.lab.poweroff, args=(host,), daemon=True).start()
 
     def key(self, ch: str) -> bool:
-        if ch == "v":
-            self._fault("kill VIP holder", self.state["vip"])
-        elif ch == "e":
-            self._fault("kill etcd leader", self.state["leader"])
-        elif ch == "g":
-            alive = [g.name for g in self.plan.glusters if self.state["hosts"].get(g.name)]
-            self._fault("kill a Gluster node", alive[-1] if alive else None)
+        chosen = next((k for k in KEYS if k.key == ch), None)
+        if chosen:
+            self.fault(chosen)
         elif ch == "r":
             threading.Thread(target=self.restore, daemon=True).start()
         elif ch == "q":
@@ -102,32 +172,58 @@ class Dashboard:
         self.down.clear()
 
     # -- screen -----------------------------------------------------------------------------
-    def render(self) -> Group:
-        samples = self.samples()
-        self.measure_gap(samples)
+    def _probe_row(self, name: str, target: str) -> list:
+        samples = self.samples(name, time.time() - WINDOW_S)
         ok = [s["result"] == "ok" for s in samples]
-        buckets = [ok[i : i + 5] for i in range(0, len(ok), 5)][-60:]
+        buckets = [ok[i : i + 5] for i in range(0, len(ok), 5)][-SPARK_WIDTH:]
         spark = "".join(SPARK[round(sum(b) / len(b) * (len(SPARK) - 1))] if b else " " for b in buckets)
-        last = "answering" if ok and ok[-1] else "NOT answering"
-        top = Table.grid(padding=(0, 2))
-        top.add_row("VIP holder", Text(str(self.state["vip"] or "nobody"), style="bold magenta"))
-        top.add_row(f"VIP {self.plan.vip.address}:{self.plan.vip.port}", Text(last, style="green" if ok and ok[-1] else "bold red"))
-        top.add_row(f"last {WINDOW_S} s", Text(spark, style="green"))
-        top.add_row("last gap", f"{self.gap:.2f} s" if self.gap else "-")
-        top.add_row("etcd leader", Text(str(self.state["leader"] or "none"), style="bold cyan"))
-        top.add_row("etcd", "healthy" if self.state["etcd_ok"] else "degraded")
-        hosts = Table("host", "role", "state", box=None)
+        answering = bool(ok and ok[-1])
+        gap = self.gaps.get(name)
+        return [f"{name} {target}", Text("answering" if answering else "NOT answering", style="green" if answering else "bold red"),
+                Text(spark or "-", style="green"), f"gap {gap:.2f} s" if gap is not None else "gap -"]
+
+    def render(self) -> Group:
+        self.measure_gaps()
+        st = self.state
+        top = Table.grid(padding=(0, 1))
+        top.add_row(*self._probe_row("API", f"{self.plan.vip.address}:{self.plan.vip.port}"))
+        top.add_row("  VIP holder", Text(str(st["vip"] or "nobody"), style="bold magenta"), "", "")
+        top.add_row("  etcd leader", Text(str(st["leader"] or "none"), style="bold cyan"),
+                    Text("healthy" if st["etcd_ok"] else "DEGRADED", style="green" if st["etcd_ok"] else "bold red"), "")
+        if "demo" in self.probes:
+            top.add_row(*self._probe_row("demo", f"{st['address']}:80"))
+            top.add_row("  announced by", Text(str(st["announcer"] or "nobody"), style="bold magenta"), "", "")
+        nodes = st["nodes"]
+        if nodes is None:
+            top.add_row("  nodes", Text("unknown", style="bold red"), "the API does not answer", "")
+        else:
+            not_ready = sorted(n.removeprefix("kube-") for n, r in nodes.items() if not r)
+            top.add_row("  nodes", Text(f"{len(nodes) - len(not_ready)}/{len(nodes)} Ready", style="red" if not_ready else "green"),
+                        Text(f"NotReady: {', '.join(not_ready)}" if not_ready else "", style="bold red"), "")
+        dns = st["coredns"]
+        top.add_row("  CoreDNS", f"{len(dns)} running", ("on " + ", ".join(n.removeprefix("kube-") for n in dns)) if dns else "", "")
+        hosts = Table.grid(padding=(0, 2))
+        cells = []
         for h in self.plan.hosts:
-            up = self.state["hosts"].get(h.name)
-            hosts.add_row(h.name, h.role, Text("running" if up else "DOWN", style="green" if up else "bold red"))
-        keys = Text("v kill VIP holder · e kill etcd leader · g kill a Gluster node · r restore all · q quit", style="dim")
+            up = st["hosts"].get(h.name)
+            cells.append(Text.assemble(f"{h.name} ", ("up" if up else "DOWN", "green" if up else "bold red")))
+        for i in range(0, len(cells), HOST_COLUMNS):
+            hosts.add_row(*cells[i : i + HOST_COLUMNS])
+        keys = Text(" · ".join(f"{k.key} {k.what} {k.promise}" for k in KEYS) + " · r restore · q quit", style="dim")
         return Group(Panel(top, title="underhood: the lab, live"), Panel(hosts, title="hosts"),
                      Panel("\n".join(self.events) or "-", title="events"), keys)
 
     def run(self) -> None:
-        self.probe.start()
-        collector = threading.Thread(target=self.collect, daemon=True)
-        collector.start()
+        address = self.demo_address()
+        if address:
+            self.state["address"] = address
+            self.macs = node_macs(self.lab)
+            self.probes["demo"] = Probe(self.lab, self.admin, "tcp_probe", [address, "80", "0.2", PROBE_S],
+                                        self.state_dir / "demo-address-probe.jsonl")
+        for probe in self.probes.values():
+            probe.start()
+        for source in (self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb):
+            threading.Thread(target=self._loop, args=(source,), daemon=True).start()
         fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd) if os.isatty(fd) else None
         try:
@@ -144,4 +240,5 @@ class Dashboard:
                 termios.tcsetattr(fd, termios.TCSADRAIN, old)
             self.stop.set()
             self.restore()  # q, Ctrl-C or a crash: every host comes back
-            self.probe.stop()
+            for probe in self.probes.values():
+                probe.stop()

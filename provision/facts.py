@@ -14,7 +14,19 @@ from provision.kubeclient import ADMIN_CONF
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import etcdctl
 
-__all__ = ["backend_states", "etcd_healthy", "etcd_leader", "kubernetes_settled", "kubernetes_shape", "kubernetes_whole", "lb_pair_clean", "vip_holder"]
+__all__ = [
+    "announcer",
+    "backend_states",
+    "etcd_healthy",
+    "etcd_leader",
+    "kubernetes_settled",
+    "kubernetes_shape",
+    "kubernetes_whole",
+    "lb_pair_clean",
+    "node_macs",
+    "node_ready",
+    "vip_holder",
+]
 
 #: HAProxy's admin socket on the load balancers (haproxy.cfg's `stats socket`).
 HAPROXY_ADMIN_SOCK = "/run/haproxy/admin.sock"
@@ -177,3 +189,32 @@ def _started_after(status: dict, when: float) -> bool:
     started = status.get("state", {}).get("running", {}).get("startedAt")
     # second resolution in the API: a container started in the same second counts as after
     return started is not None and datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() >= int(when)
+
+
+def node_macs(lab) -> dict[str, str]:
+    """The lab NIC's MAC address of every Kubernetes node."""
+    out = {}
+    for h in (*lab.plan.masters, *lab.plan.workers):
+        res = lab.run(h.name, ["cat", f"/sys/class/net/{h.lab_nic.ifname}/address"], timeout=10)
+        if res.ok:
+            out[res.stdout.strip()] = h.name
+    return out
+
+
+def announcer(lab, ip: str, macs: dict[str, str]) -> str | None:
+    """The node that answers ARP for ``ip``, as the gateway on the node subnet sees it: the
+    data plane's word (MetalLB's own ServiceL2Status can lag behind a dead node)."""
+    res = lab.run(lab.plan.gateway.name, ["ip", "-4", "neigh", "show", ip], timeout=10)
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        if "lladdr" in parts and parts[-1] not in ("FAILED", "INCOMPLETE"):
+            return macs.get(parts[parts.index("lladdr") + 1])
+    return None
+
+
+def node_ready(lab, name: str) -> bool | None:
+    """Whether Kubernetes calls the node Ready; None when the API does not answer."""
+    node = kubectl_json(lab, "get", "node", name)
+    if node is None:
+        return None
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))

@@ -1,0 +1,95 @@
+"""Talk mode's screen and keys without a lab: it fits 80x24 and says everything in words,
+each key names its promise and picks the host its fault is about, and what was killed
+comes back on r and q. The lab self-test drives it in tmux."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+from rich.console import Console
+
+from provision import topology
+from provision.demo import KEYS, Dashboard
+
+PLAN = topology.load()
+
+
+class Lab:
+    """Records power commands; hosts otherwise running."""
+
+    def __init__(self) -> None:
+        self.plan = PLAN
+        self.powered_off: list[str] = []
+        self.started: list[str] = []
+
+    def poweroff(self, host: str) -> None:
+        self.powered_off.append(host)
+
+    def start(self, host: str) -> None:
+        self.started.append(host)
+
+
+def dashboard(tmp_path, **state) -> Dashboard:
+    d = Dashboard(Lab(), tmp_path)
+    d.state.update(hosts={h.name: True for h in PLAN.hosts}, vip=PLAN.loadbalancers[0].name, leader=PLAN.masters[1].name,
+                   etcd_ok=True, nodes={h.name: True for h in (*PLAN.masters, *PLAN.workers)},
+                   coredns=[m.name for m in PLAN.masters], address="192.168.2.10", announcer=PLAN.workers[-1].name)
+    d.state.update(state)
+    now = time.time()
+    (tmp_path / "demo-api-probe.jsonl").write_text("".join(json.dumps({"t": now - 10 + i * 0.2, "result": "ok"}) + "\n"
+                                                           for i in range(50)))
+    d.probes["demo"] = type(d.probes["API"])(d.lab, d.admin, "tcp_probe", [], tmp_path / "demo-address-probe.jsonl")
+    return d
+
+
+def screen(d: Dashboard) -> list[str]:
+    out = io.StringIO()
+    Console(file=out, width=80, height=24, color_system=None).print(d.render())
+    return out.getvalue().rstrip("\n").splitlines()
+
+
+def test_the_screen_fits_80_by_24_with_every_host_and_key(tmp_path):
+    lines = screen(dashboard(tmp_path))
+    text = "\n".join(lines)
+    assert len(lines) <= 23, f"{len(lines)} lines: more than a 24-line terminal shows below its prompt\n{text}"
+    assert max(len(ln) for ln in lines) <= 80
+    for h in PLAN.hosts:
+        assert f"{h.name} up" in text
+    for k in KEYS:
+        assert f"{k.key} {k.what} {k.promise}" in " ".join(text.split()), k
+    assert "API 192.168.4.20:6443 answering" in " ".join(text.split())
+    assert "demo 192.168.2.10:80 NOT answering" in " ".join(text.split())  # no sample yet: not a green light
+
+
+def test_faults_show_in_words_not_only_colours(tmp_path):
+    worker = PLAN.workers[-1].name
+    d = dashboard(tmp_path, hosts={h.name: h.name != worker for h in PLAN.hosts}, etcd_ok=False, nodes={worker: False, "kube-node01": True})
+    text = " ".join(" ".join(screen(d)).split())
+    assert f"{worker} DOWN" in text and "DEGRADED" in text and "1/2 Ready" in text and f"NotReady: {worker.removeprefix('kube-')}" in text
+    d.state["nodes"] = None
+    assert "the API does not answer" in " ".join(" ".join(screen(d)).split())
+
+
+def test_each_key_kills_the_host_its_promise_is_about(tmp_path):
+    d = dashboard(tmp_path)
+    expected = {"v": PLAN.loadbalancers[0].name, "e": PLAN.masters[1].name, "m": PLAN.masters[-1].name,
+                "w": PLAN.workers[-1].name, "g": PLAN.glusters[-1].name}
+    for key, host in expected.items():
+        assert d.key(key) is True
+        deadline = time.monotonic() + 5
+        while host not in d.lab.powered_off and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert d.lab.powered_off[-1] == host, (key, d.lab.powered_off)
+    assert d.down == set(expected.values())
+
+
+def test_no_second_master_while_one_is_down_and_q_restores(tmp_path):
+    d = dashboard(tmp_path, hosts={h.name: h.name != PLAN.masters[0].name for h in PLAN.hosts})
+    d.key("m")
+    assert d.lab.powered_off == [] and "nothing to kill now" in d.events[0]  # quorum stays
+    d.key("g")
+    assert d.key("q") is False
+    d.restore()
+    assert d.lab.started == [PLAN.glusters[-1].name] and not d.down
