@@ -137,7 +137,14 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     p = _provider(args)
     if not p.is_up():
         raise UnderhoodError("no lab is up: run `python -m provision up` first")
-    Dashboard(p, p.state).run()
+    if args.script:
+        from provision import talk
+
+        script = talk.load(args.script)  # a wrong script is refused before anything is killed
+        dashboard = Dashboard(p, p.state)
+        dashboard.run(talk.Runner(dashboard, script, Path(args.reports)))
+    else:
+        Dashboard(p, p.state).run()
     return 0
 
 
@@ -211,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_report)
     v = sub.add_parser("demo", help="talk mode: a live dashboard; keys kill the VIP holder, the etcd leader, a master, the announcing worker, a Gluster node")
     provider_options(v)
+    v.add_argument("--script", metavar="FILE", help="run a talk script (YAML; `default` for the built-in one): the same faults "
+                   "in the same order, pausing for the speaker; its figures go to REPORTS/talk.json")
+    v.add_argument("--reports", default="reports", help="where the script's figures go (default: reports/)")
     v.set_defaults(func=_demo)
     v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")
     v.add_argument("--provider", default=None, choices=providers_names())

@@ -213,7 +213,9 @@ class Dashboard:
         return Group(Panel(top, title="underhood: the lab, live"), Panel(hosts, title="hosts"),
                      Panel("\n".join(self.events) or "-", title="events"), keys)
 
-    def run(self) -> None:
+    def run(self, talk=None) -> None:
+        """Until q or Ctrl-C; ``talk`` (a talk.Runner) runs its script beside the screen, and
+        space or Enter lets it go on past a pause."""
         address = self.demo_address()
         if address:
             self.state["address"] = address
@@ -224,6 +226,8 @@ class Dashboard:
             probe.start()
         for source in (self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb):
             threading.Thread(target=self._loop, args=(source,), daemon=True).start()
+        if talk is not None:
+            threading.Thread(target=talk.run, daemon=True).start()
         fd = sys.stdin.fileno()
         old = termios.tcgetattr(fd) if os.isatty(fd) else None
         try:
@@ -232,7 +236,10 @@ class Dashboard:
             with Live(self.render(), refresh_per_second=4, screen=False) as live:
                 while True:
                     ready, _, _ = select.select([sys.stdin], [], [], 0.25)
-                    if ready and not self.key(sys.stdin.read(1)):
+                    ch = sys.stdin.read(1) if ready else ""
+                    if talk is not None and ch in (" ", "\n", "\r"):
+                        talk.go.set()
+                    elif ch and not self.key(ch):
                         break
                     live.update(self.render())
         finally:

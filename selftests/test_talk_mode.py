@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import threading
 import time
 
+import pytest
 from rich.console import Console
 
-from provision import topology
+from provision import talk, topology
 from provision.demo import KEYS, Dashboard
+from provision.errors import UnderhoodError
 
 PLAN = topology.load()
 
@@ -93,3 +97,49 @@ def test_no_second_master_while_one_is_down_and_q_restores(tmp_path):
     assert d.key("q") is False
     d.restore()
     assert d.lab.started == [PLAN.glusters[-1].name] and not d.down
+
+
+# -- talk scripts ------------------------------------------------------------------------------
+def test_the_default_script_parses_and_uses_every_key():
+    script = talk.load("default")
+    assert {s.arg for s in script.steps if s.kind == "fault"} == {k.key for k in KEYS}
+    assert any(s.kind == "pause" for s in script.steps)
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("- fault: x", "step 1: fault 'x': give one of the keys"),
+    ("- say: hi\n- wait: forever", "step 2: wait 'forever': give recovered or whole"),
+    ("- dance: now", "step 1: 'dance' is no step"),
+    ("not: a list", "give a list of steps"),
+    ("- [v, e]", "step 1"),
+])
+def test_a_wrong_step_is_named_with_its_place_and_the_fix(text, named):
+    with pytest.raises(UnderhoodError, match=re.escape(named)):
+        talk.parse(text)
+
+
+def test_a_script_runs_its_faults_in_order_pauses_for_the_speaker_and_writes_the_figures(tmp_path):
+    d = dashboard(tmp_path)
+    script = talk.parse("- pause: first\n- fault: v\n- wait: recovered\n- restore\n- wait: whole\n- fault: g\n- wait: recovered\n")
+    runner = talk.Runner(d, script, tmp_path / "reports")
+
+    def screen_measures() -> None:  # what the screen does four times a second: gaps measured
+        while not runner.done.is_set():
+            if d.pending:
+                d.gaps = {name: 7.5 for name in d.pending}
+                d.pending = {}
+            time.sleep(0.01)
+
+    threading.Thread(target=screen_measures, daemon=True).start()
+    worker = threading.Thread(target=runner.run, daemon=True)
+    worker.start()
+    time.sleep(0.3)
+    assert d.lab.powered_off == [], "a pause went on without the speaker"
+    runner.go.set()
+    worker.join(10)
+    assert runner.done.is_set()
+    assert d.lab.powered_off == [PLAN.loadbalancers[0].name, PLAN.glusters[-1].name]
+    assert d.lab.started == [PLAN.loadbalancers[0].name]
+    figures = json.loads((tmp_path / "reports" / "talk.json").read_text())["faults"]
+    assert [(f["promise"], f["host"], f["gaps"]) for f in figures] == [
+        ("LB-06", PLAN.loadbalancers[0].name, {"API": 7.5, "demo": 7.5}), ("STO-06", PLAN.glusters[-1].name, {"API": 7.5, "demo": 7.5})]
