@@ -64,6 +64,16 @@ func sizeGB(r *csi.CapacityRange) (int, error) {
 	return int(size), nil
 }
 
+// sized is the service a create or an expand calls, and the size it asks for.
+func sized(restURL string, r *csi.CapacityRange, secrets map[string]string) (VolumeService, int, error) {
+	size, err := sizeGB(r)
+	if err != nil {
+		return VolumeService{}, 0, err
+	}
+	svc, err := service(restURL, secrets)
+	return svc, size, err
+}
+
 func checkCapabilities(caps []*csi.VolumeCapability) error {
 	if len(caps) == 0 {
 		return status.Error(codes.InvalidArgument, "volume_capabilities: none given")
@@ -88,11 +98,7 @@ func (c *controller) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequ
 	if restURL == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "StorageClass parameter %q: missing; give the volume service's URL, as the documents' resturl", paramRestURL)
 	}
-	size, err := sizeGB(req.GetCapacityRange())
-	if err != nil {
-		return nil, err
-	}
-	svc, err := service(restURL, req.GetSecrets())
+	svc, size, err := sized(restURL, req.GetCapacityRange(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +143,7 @@ func (c *controller) ControllerExpandVolume(ctx context.Context, req *csi.Contro
 	if err != nil {
 		return nil, err
 	}
-	size, err := sizeGB(req.GetCapacityRange())
-	if err != nil {
-		return nil, err
-	}
-	svc, err := service(restURL, req.GetSecrets())
+	svc, size, err := sized(restURL, req.GetCapacityRange(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}

@@ -96,24 +96,21 @@ func (s VolumeService) call(ctx context.Context, method, path string, body any) 
 	return &answer.Volume, nil
 }
 
-// codeOf maps the service's HTTP status to the gRPC code the sidecars act on: a refusal
+// grpcCodes maps the service's HTTP status to the gRPC code the sidecars act on: a refusal
 // the claim must change for is final, a node down or a busy lock is retried.
+var grpcCodes = map[int]codes.Code{
+	http.StatusBadRequest:          codes.InvalidArgument,
+	http.StatusUnauthorized:        codes.Unauthenticated,
+	http.StatusForbidden:           codes.PermissionDenied,
+	http.StatusNotFound:            codes.NotFound,
+	http.StatusConflict:            codes.Aborted,
+	http.StatusInsufficientStorage: codes.ResourceExhausted,
+	http.StatusServiceUnavailable:  codes.Unavailable,
+}
+
 func codeOf(httpStatus int) codes.Code {
-	switch httpStatus {
-	case http.StatusBadRequest:
-		return codes.InvalidArgument
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusConflict:
-		return codes.Aborted
-	case http.StatusInsufficientStorage:
-		return codes.ResourceExhausted
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
+	if code, ok := grpcCodes[httpStatus]; ok {
+		return code
 	}
 	return codes.Internal
 }
