@@ -115,7 +115,7 @@ def _vagrant_data(args: argparse.Namespace, console: Console) -> int:
 
 
 #: The report's first screen as README shows it: summary, what is not proven and why, recovery.
-PICTURE_SIZE = (1280, 1400)
+PICTURE_SIZE = (1280, 2000)
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:
