@@ -61,6 +61,8 @@ class BuiltLab(ContractOnly):
                      manifests.demo(PLAN, "x")):
             self.objects |= _objects(text)
         self.rolled_out = {"coredns", "demo", "controller"}
+        self.storage_class = True
+        self.csi_registered = {w.name for w in PLAN.workers}
         self.sent: list[str] = []
 
     def run(self, host, argv, *, timeout=60, input=None):
@@ -107,6 +109,11 @@ class BuiltLab(ContractOnly):
             return Result(0 if name in self.rolled_out else 1, "", "")
         if args[0] == "get" and args[1].startswith("crd/"):
             return Result(0 if self.crds else 1, "", "")
+        if args[:2] == ["get", "storageclass"]:
+            return Result(0 if self.storage_class else 1, "", "")
+        if args[:2] == ["get", "csinode"]:
+            drivers = [{"name": PLAN.gluster.storage_class.provisioner}] if args[2] in self.csi_registered else []
+            return Result(0, json.dumps({"spec": {"drivers": drivers}}), "")
         if args[0] == "get" and "-f" in args:
             have = [{"kind": k, "metadata": {"name": n, **({"namespace": ns} if ns else {})}}
                     for k, ns, n in _objects(input) & self.objects]
@@ -123,7 +130,8 @@ def test_a_complete_lab_misses_nothing_and_every_step_and_node_is_looked_at():
     findings = pending.kubernetes_steps(lab)
     assert [f for f in findings if not f.done] == []
     # Every step of `up` and every node are looked at.
-    assert {f.step for f in findings} == {converge.RUNTIME, converge.ETCD_CA, converge.CLUSTER, converge.ETCD, converge.ADDONS}
+    assert {f.step for f in findings} == {converge.RUNTIME, converge.ETCD_CA, converge.CLUSTER, converge.ETCD, converge.ADDONS,
+                                          converge.STORAGE}
     assert {f.host for f in findings if f.step == converge.RUNTIME} == set(NODES)
 
 
@@ -170,6 +178,10 @@ def test_the_read_only_check_sees_a_write():
     (lambda lab: lab.objects.discard(("IPAddressPool", "metallb-system", PLAN.metallb.pool)),
      {(converge.ADDONS, "cluster"): (f"MetalLB pool: IPAddressPool/metallb-system/{PLAN.metallb.pool}",)}),
     (lambda lab: setattr(lab, "crds", False), {(converge.ADDONS, "cluster"): ("MetalLB: its CRDs",)}),
+    (lambda lab: setattr(lab, "storage_class", False),
+     {(converge.STORAGE, "cluster"): (f"no StorageClass {PLAN.gluster.storage_class.name}",)}),
+    (lambda lab: lab.csi_registered.discard(PLAN.workers[0].name),
+     {(converge.STORAGE, "cluster"): (f"{PLAN.workers[0].name}: kubelet does not know the driver",)}),
 ])
 def test_one_thing_taken_away_is_named_and_nothing_else(take_away, expected):
     lab = BuiltLab()
@@ -182,7 +194,7 @@ def test_a_lab_without_kubeadm_init_names_init_and_what_waits_for_it():
     lab.files.discard((PLAN.masters[0].name, "/etc/kubernetes/admin.conf"))
     got = missing(lab)
     assert got[(converge.CLUSTER, PLAN.masters[0].name)] == ("no /etc/kubernetes/admin.conf: kubeadm init has not run",)
-    assert got[(converge.ETCD, "cluster")] == got[(converge.ADDONS, "cluster")] == (pending.NOT_INITIALISED,)
+    assert got[(converge.ETCD, "cluster")] == got[(converge.ADDONS, "cluster")] == got[(converge.STORAGE, "cluster")] == (pending.NOT_INITIALISED,)
     # Nothing was asked of a cluster that is not there.
     assert not any(c.startswith("kubectl --kubeconfig") for c in lab.sent)
 

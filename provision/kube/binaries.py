@@ -110,7 +110,15 @@ CONTROLLER_GEN = Component("controller-gen", "sigs.k8s.io/controller-tools", ("s
 #: Our own pause (modules/pause/main.go): kubernetes' is C, not a Go module.
 PAUSE = Component("pause", "", (".",), outputs={".": "pause"})
 
-COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN)
+#: The lab's Gluster CSI driver (modules/gluster-csi): ours, as no maintained one makes a
+#: replicated volume per claim.
+GLUSTER_CSI = Component("gluster-csi", "", (".",), outputs={".": "gluster-csi"})
+#: The upstream CSI sidecars that call it (modules/csi-sidecars).
+CSI_SIDECARS = Component("csi-sidecars", "github.com/kubernetes-csi/external-provisioner/v6", (
+    "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner",
+    "github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer"))
+
+COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN, GLUSTER_CSI, CSI_SIDECARS)
 
 
 def _go_env(cgo: bool = False) -> dict[str, str]:

@@ -18,7 +18,7 @@ from provision.kube import artifacts
 from provision.kube.artifacts import Artifacts
 from provision.roles.master import KUBEADM_CONFIG
 from provision.secrets import Secrets
-from provision.steps import addons, cluster, etcd, gateway, gluster, hostfiles, kubernetes, loadbalancer
+from provision.steps import addons, cluster, etcd, gateway, gluster, hostfiles, kubernetes, loadbalancer, storage
 
 #: Hosts converged at once (apt and uploads are the long parts; 2 cores).
 PARALLEL_HOSTS = 4
@@ -72,6 +72,7 @@ ETCD_CA = "etcd: our CA on the first master"
 CLUSTER = "kubernetes: kubeadm init, joins through the VIP"
 ETCD = "etcd: a member per master, stacked, healthy"
 ADDONS = "kubernetes add-ons: flannel, CoreDNS, MetalLB, demo application"
+STORAGE = "storage: the Gluster CSI driver, its sidecars, the StorageClass"
 
 
 def kubernetes_steps(p, step: Steps, art: Artifacts, secrets: Secrets) -> None:
@@ -81,6 +82,8 @@ def kubernetes_steps(p, step: Steps, art: Artifacts, secrets: Secrets) -> None:
     step(CLUSTER, lambda: cluster.apply(p, secrets))
     step(ETCD, lambda: etcd.wait_healthy(p))
     step(ADDONS, lambda: addons.apply(p, art))
+    if p.plan.glusters:
+        step(STORAGE, lambda: storage.apply(p, art, secrets))
 
 
 def converge(p) -> None:

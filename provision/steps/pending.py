@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from provision.roles import addons as manifests
 from provision.roles.master import ETCD_PKI
-from provision.steps import addons, cluster, etcd, kubernetes
-from provision.steps.converge import ADDONS, CLUSTER, ETCD, ETCD_CA, RUNTIME
+from provision.steps import addons, cluster, etcd, kubernetes, storage
+from provision.steps.converge import ADDONS, CLUSTER, ETCD, ETCD_CA, RUNTIME, STORAGE
 
 #: Manifests are rendered only to name their objects: the image does not take part.
 ANY_IMAGE = "any"
@@ -62,11 +62,13 @@ def kubernetes_steps(p) -> list[Finding]:
         found.append(Finding(ETCD_CA, admin.name, () if p.run(admin.name, ["test", "-f", cert]).ok else (f"no {cert}",)))
     if not cluster.initialised(p):
         found.append(Finding(CLUSTER, first, (f"no {cluster.ADMIN_CONF}: kubeadm init has not run",)))
-        found += [Finding(step, "cluster", (NOT_INITIALISED,)) for step in (ETCD, ADDONS)]
+        found += [Finding(step, "cluster", (NOT_INITIALISED,)) for step in (ETCD, ADDONS, *((STORAGE,) if plan.glusters else ()))]
         return found
     found.append(Finding(CLUSTER, first, ()))
     found += [Finding(CLUSTER, h.name, () if cluster.joined(p, h) else ("not joined",))
               for h in (*plan.masters[1:], *plan.workers)]
     found.append(Finding(ETCD, "cluster", () if etcd.healthy(p) else ("not healthy, or not a member per master",)))
     found.append(Finding(ADDONS, "cluster", tuple(_addons(p))))
+    if plan.glusters:
+        found.append(Finding(STORAGE, "cluster", tuple(storage.missing(p))))
     return found

@@ -60,3 +60,63 @@ def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
         File(f"/etc/systemd/system/{SERVICE_UNIT}", render("gluster", "gluster-volumes.service.j2",
                                                             program=SERVICE_PROGRAM, config=SERVICE_CONFIG)),
     ]
+
+
+# -- the CSI driver --------------------------------------------------------------------------
+#: Where the driver's and the sidecars' binaries are linked on the nodes.
+CSI_BIN = "/usr/local/bin"
+#: The sidecars' service account, and their kubeconfig (its token) on the masters.
+CSI_ACCOUNT = "gluster-csi"
+CSI_KUBECONFIG = "/etc/gluster-csi/kubeconfig"
+CSI_CONTROLLER_SOCKET = "/run/gluster-csi/controller.sock"
+CSI_CONTROLLER_UNIT = "gluster-csi-controller.service"
+CSI_NODE_UNIT = "gluster-csi-node.service"
+CSI_SIDECARS = ("csi-provisioner", "csi-resizer")
+#: The sidecars' bound on one call: the driver's own (a create waits for glusterd's lock
+#: and for bricks on every node).
+CSI_CALL_S = 180
+
+
+def csi_node_socket(plan: Plan) -> str:
+    """The node plugin's socket, where kubelet's plugin watcher is told to find it."""
+    return f"/var/lib/kubelet/plugins/{plan.gluster.storage_class.provisioner}/csi.sock"
+
+
+def csi_rbac(plan: Plan) -> str:
+    return render("gluster", "csi-rbac.yaml.j2", account=CSI_ACCOUNT, namespace=CREDENTIALS[0], credentials=CREDENTIALS[1])
+
+
+def csi_credentials(plan: Plan, secrets: Secrets) -> str:
+    """The Secret with the volume service's user and key: applied from stdin, never written
+    to a node's disk."""
+    namespace, name = CREDENTIALS
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "stringData": {"user": plan.gluster.volume_service.user, "key": secrets.volume_service_key}})
+
+
+def csi_kubeconfig(plan: Plan, token: str, ca_data: str) -> str:
+    """The sidecars' kubeconfig: their service account's token, the API through the VIP."""
+    server = f"https://{plan.vip.address}:{plan.kubernetes.api_port}"
+    return json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": CSI_ACCOUNT,
+                       "clusters": [{"name": plan.lab.name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+                       "users": [{"name": CSI_ACCOUNT, "user": {"token": token}}],
+                       "contexts": [{"name": CSI_ACCOUNT, "context": {"cluster": plan.lab.name, "user": CSI_ACCOUNT}}]}, indent=2) + "\n"
+
+
+def csi_node_units(plan: Plan, host: Host) -> list[File]:
+    driver = plan.gluster.storage_class.provisioner
+    return [File(f"/etc/systemd/system/{CSI_NODE_UNIT}", render(
+        "gluster", "gluster-csi-node.service.j2", driver=driver, binary=f"{CSI_BIN}/gluster-csi", node=host.name,
+        endpoint=csi_node_socket(plan)))]
+
+
+def csi_controller_units(plan: Plan) -> list[File]:
+    driver = plan.gluster.storage_class.provisioner
+    units = [File(f"/etc/systemd/system/{CSI_CONTROLLER_UNIT}", render(
+        "gluster", "gluster-csi-controller.service.j2", driver=driver, binary=f"{CSI_BIN}/gluster-csi", endpoint=CSI_CONTROLLER_SOCKET))]
+    for name in CSI_SIDECARS:
+        units.append(File(f"/etc/systemd/system/{name}.service", render(
+            "gluster", "csi-sidecar.service.j2", name=name, driver=driver, binary=f"{CSI_BIN}/{name}", endpoint=CSI_CONTROLLER_SOCKET,
+            kubeconfig=CSI_KUBECONFIG, namespace=CREDENTIALS[0], timeout_s=CSI_CALL_S)))
+    return units
