@@ -88,11 +88,12 @@ def pod_on(core, lab, ns: str, name: str, node: str, claim_name: str):
                                  "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
                  "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}]}})
 
-    def running():
-        p = core.read_namespaced_pod(name, ns)
-        return p if running_ready(p) else None
+    return lab.wait_for(f"pod {name} on {node} running with its claim", lambda: running_pod(core, ns, name), POD_S, interval=1)
 
-    return lab.wait_for(f"pod {name} on {node} running with its claim", running, POD_S, interval=1)
+
+def running_pod(core, ns: str, name: str) -> client.V1Pod | None:
+    p = core.read_namespaced_pod(name, ns)
+    return p if running_ready(p) else None
 
 
 def gone(core, lab, ns: str, name: str) -> None:
@@ -169,3 +170,39 @@ def test_a_claim_grows_and_its_volume_outlives_it(storage_class, core, lab, ns, 
     first = lab.plan.glusters[0]
     brick = next(b.findtext("name") for b in gluster_volume(host, lab, name).iter("brick") if b.findtext("name").startswith(lab.plan.fqdn(first)))
     assert host(first.name).file(f"{brick.split(':', 1)[1]}/kept").content_string.strip() == token
+
+
+@pytest.mark.promise("STO-09")
+def test_lifetimes_as_the_documents_table_says(storage_class, core, lab, ns, k8s):
+    """A container's own files go with the container, a pod volume (emptyDir) with the pod,
+    a persistent volume with neither."""
+    claim(core, lab, ns, "lives")
+    image = f"{lab.plan.kubernetes.image_repository or REPOSITORY}/busybox:debian12"
+    node = lab.plan.workers[0].name
+
+    def start() -> client.V1Pod:
+        core.create_namespaced_pod(ns, {
+            "metadata": {"name": "lives"},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "restartPolicy": "Always",
+                     "containers": [{"name": "c", "image": image, "command": ["/bin/sh", "-c", "exec sleep 3600"],
+                                     "volumeMounts": [{"name": "pod", "mountPath": "/pod"}, {"name": "pv", "mountPath": "/pv"}]}],
+                     "volumes": [{"name": "pod", "emptyDir": {}}, {"name": "pv", "persistentVolumeClaim": {"claimName": "lives"}}]}})
+        return lab.wait_for("pod lives running", lambda: running_pod(core, ns, "lives"), POD_S, interval=1)
+
+    def files(pod) -> dict[str, bool]:
+        out = exec_in(k8s, pod, "for f in /own /pod/f /pv/f; do [ -e $f ] && echo $f; done")
+        return {f: f in out.split() for f in ("/own", "/pod/f", "/pv/f")}
+
+    pod = start()
+    exec_in(k8s, pod, "touch /own /pod/f /pv/f && sync")
+    restarts = pod.status.container_statuses[0].restart_count
+    exec_in(k8s, pod, "kill 1")  # the container ends; kubelet starts it again in the same pod
+
+    def restarted():
+        p = core.read_namespaced_pod("lives", ns)
+        return p if running_ready(p) and p.status.container_statuses[0].restart_count > restarts else None
+
+    pod = lab.wait_for("the container restarted", restarted, POD_S, interval=1)
+    assert files(pod) == {"/own": False, "/pod/f": True, "/pv/f": True}, "STO-09 after a container restart"
+    gone(core, lab, ns, "lives")
+    assert files(start()) == {"/own": False, "/pod/f": False, "/pv/f": True}, "STO-09 in a new pod"
