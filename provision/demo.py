@@ -38,6 +38,8 @@ SPARK_WIDTH = 24
 #: that hangs while its host is down freezes only its own line).
 POLL_S = 0.5
 PROBE_S = "3600"
+#: The longest a power-off may take before its host is started again anyway.
+POWER_S = 60
 #: Hosts per row: 13 hosts in four rows of an 80-column terminal.
 HOST_COLUMNS = 4
 
@@ -79,6 +81,7 @@ class Dashboard:
                                          "coredns": [], "address": None, "announcer": None}
         self.events: deque[str] = deque(maxlen=3)
         self.down: set[str] = set()
+        self.powering_off: dict[str, threading.Thread] = {}
         self.pending: dict[str, float] = {}  # probe -> when the last fault began, until it answers again
         self.gaps: dict[str, float] = {}
         self.stop = threading.Event()
@@ -153,7 +156,8 @@ class Dashboard:
         now = time.time()
         self.pending = {name: now for name in self.probes}
         self.down.add(host)
-        threading.Thread(target=self.lab.poweroff, args=(host,), daemon=True).start()
+        self.powering_off[host] = threading.Thread(target=self.lab.poweroff, args=(host,), daemon=True)
+        self.powering_off[host].start()
 
     def key(self, ch: str) -> bool:
         chosen = next((k for k in KEYS if k.key == ch), None)
@@ -167,9 +171,18 @@ class Dashboard:
 
     def restore(self) -> None:
         for host in sorted(self.down):
+            # A host is started once its power-off has ended: it looks down before its
+            # container is cleaned up, and a start in between fails.
+            off = self.powering_off.pop(host, None)
+            if off is not None:
+                off.join(POWER_S)
             self.events.appendleft(f"{time.strftime('%H:%M:%S')} start {host}")
-            self.lab.start(host)
-        self.down.clear()
+            try:
+                self.lab.start(host)
+            except Exception as exc:  # said on screen: the speaker presses r again
+                self.events.appendleft(f"start {host} failed: {exc}"[:76])
+                continue
+            self.down.discard(host)
 
     # -- screen -----------------------------------------------------------------------------
     def _probe_row(self, name: str, target: str) -> list:
