@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
 from provision.roles.gluster import CSI_CALL_S
 from tests.test_kubernetes import exec_in, running_ready
@@ -20,6 +21,9 @@ from tests.test_kubernetes import exec_in, running_ready
 GIB = 2**30
 #: A claim binds within one call of the sidecar to the driver (its --timeout), with margin.
 BIND_S = CSI_CALL_S + 30
+#: gRPC codes the driver gives a claim that must change (a wrong volumetype or key): retried
+#: by the sidecar all the same, so a wait would only run out.
+FINAL = ("code = InvalidArgument", "code = Unauthenticated", "code = PermissionDenied")
 #: A pod with a claim starts: scheduling, the FUSE mount, the container.
 POD_S = 120
 
@@ -68,15 +72,23 @@ def claim(core, lab, ns: str, name: str, size_gib: int = 1):
         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": lab.plan.gluster.storage_class.name,
                  "resources": {"requests": {"storage": f"{size_gib}Gi"}}}})
 
-    def bound():
+    def events() -> list[str]:
+        return [e.message or "" for e in core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items]
+
+    def bound_or_refused():
         c = core.read_namespaced_persistent_volume_claim(name, ns)
-        return c if c.status.phase == "Bound" else None
+        if c.status.phase == "Bound":
+            return c
+        # a refusal the claim would have to change for (the driver's final codes) ends the wait
+        return "refused" if any(code in m for m in events() for code in FINAL) else None
 
     try:
-        return lab.wait_for(f"claim {name} bound", bound, BIND_S, interval=1)
-    except Exception:
-        events = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name}").items
-        pytest.fail(f"claim {name} not bound: {[e.message for e in events][-3:]}", pytrace=False)
+        got = lab.wait_for(f"claim {name} bound", bound_or_refused, BIND_S, interval=1)
+    except UnderhoodError:
+        got = None
+    if got is None or got == "refused":
+        pytest.fail(f"claim {name} not bound: {events()[-3:]}", pytrace=False)
+    return got
 
 
 def pod_on(core, lab, ns: str, name: str, node: str, claim_name: str):
