@@ -103,6 +103,16 @@ def pod_on(core, lab, ns: str, name: str, node: str, claim_name: str):
     return lab.wait_for(f"pod {name} on {node} running with its claim", lambda: running_pod(core, ns, name), POD_S, interval=1)
 
 
+def pv_phase(core, name: str) -> str | None:
+    """A persistent volume's phase; None once it is deleted."""
+    try:
+        return core.read_persistent_volume(name).status.phase
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def running_pod(core, ns: str, name: str) -> client.V1Pod | None:
     p = core.read_namespaced_pod(name, ns)
     return p if running_ready(p) else None
@@ -176,8 +186,11 @@ def test_a_claim_grows_and_its_volume_outlives_it(storage_class, core, lab, ns, 
     core.delete_namespaced_persistent_volume_claim("grows", ns)
     lab.wait_for("the claim deleted", lambda: "grows" not in {x.metadata.name for x in core.list_namespaced_persistent_volume_claim(ns).items},
                  POD_S, interval=1)
-    # Retain: the PV and the Gluster volume stay, with the data
-    assert core.read_persistent_volume(c.spec.volume_name).status.phase == "Released"
+    # Retain: the PV stays, Released once the volume controller has seen the claim go (and
+    # a PV that is deleted instead never turns Released: the wait fails), and the Gluster
+    # volume stays with the data.
+    lab.wait_for(f"{c.spec.volume_name} Released (STO-07: Retain)", lambda: pv_phase(core, c.spec.volume_name) == "Released",
+                 POD_S, interval=1)
     assert gluster_volume(host, lab, name).findtext("statusStr") == "Started"
     first = lab.plan.glusters[0]
     brick = next(b.findtext("name") for b in gluster_volume(host, lab, name).iter("brick") if b.findtext("name").startswith(lab.plan.fqdn(first)))
