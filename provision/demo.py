@@ -27,7 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from provision.facts import announcer, etcd_healthy, etcd_leader, kubectl_json, node_macs, vip_holder
+from provision.facts import announcer, etcd_healthy, etcd_leader, is_ready, kubectl_json, node_macs, vip_holder
 from provision.probe import Probe
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -117,9 +117,7 @@ class Dashboard:
     def _kubernetes(self) -> dict:
         nodes = kubectl_json(self.lab, "get", "nodes")
         dns = kubectl_json(self.lab, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
-        ready = None if nodes is None else {
-            n["metadata"]["name"]: any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-            for n in nodes["items"]}
+        ready = None if nodes is None else {n["metadata"]["name"]: is_ready(n) for n in nodes["items"]}
         return {"nodes": ready, "coredns": sorted(p["spec"].get("nodeName", "?") for p in (dns or {}).get("items", [])
                                                   if p["status"].get("phase") == "Running")}
 

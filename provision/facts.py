@@ -19,6 +19,7 @@ __all__ = [
     "backend_states",
     "etcd_healthy",
     "etcd_leader",
+    "is_ready",
     "kubernetes_settled",
     "kubernetes_shape",
     "kubernetes_whole",
@@ -170,9 +171,8 @@ def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
     nodes, pods = kubectl_json(lab, "get", "nodes"), kubectl_json(lab, "get", "pods", "-A")
     if nodes is None or pods is None:
         return False
-    for n in nodes["items"]:
-        if not any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", [])):
-            return False
+    if not all(is_ready(n) for n in nodes["items"]):
+        return False
     for p in pods["items"]:
         if p["metadata"]["namespace"] not in LAB_NAMESPACES:
             continue
@@ -217,4 +217,9 @@ def node_ready(lab, name: str) -> bool | None:
     node = kubectl_json(lab, "get", "node", name)
     if node is None:
         return None
+    return is_ready(node)
+
+
+def is_ready(node: dict) -> bool:
+    """A node object (the API's JSON) whose Ready condition is True."""
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))

@@ -16,6 +16,7 @@ from rich.console import Console
 from provision import talk, topology
 from provision.demo import KEYS, Dashboard
 from provision.errors import UnderhoodError
+from provision.waiting import until
 
 PLAN = topology.load()
 
@@ -39,7 +40,7 @@ def dashboard(tmp_path, **state) -> Dashboard:
     d = Dashboard(Lab(), tmp_path)
     d.state.update(hosts={h.name: True for h in PLAN.hosts}, vip=PLAN.loadbalancers[0].name, leader=PLAN.masters[1].name,
                    etcd_ok=True, nodes={h.name: True for h in (*PLAN.masters, *PLAN.workers)},
-                   coredns=[m.name for m in PLAN.masters], address="192.168.2.10", announcer=PLAN.workers[-1].name)
+                   coredns=[m.name for m in PLAN.masters], address=str(PLAN.metallb.start), announcer=PLAN.workers[-1].name)
     d.state.update(state)
     now = time.time()
     (tmp_path / "demo-api-probe.jsonl").write_text("".join(json.dumps({"t": now - 10 + i * 0.2, "result": "ok"}) + "\n"
@@ -63,13 +64,13 @@ def test_the_screen_fits_80_by_24_with_every_host_and_key(tmp_path):
         assert f"{h.name} up" in text
     for k in KEYS:
         assert f"{k.key} {k.what} {k.promise}" in " ".join(text.split()), k
-    assert "API 192.168.4.20:6443 answering" in " ".join(text.split())
-    assert "demo 192.168.2.10:80 NOT answering" in " ".join(text.split())  # no sample yet: not a green light
+    assert f"API {PLAN.vip.address}:{PLAN.vip.port} answering" in " ".join(text.split())
+    assert f"demo {PLAN.metallb.start}:80 NOT answering" in " ".join(text.split())  # no sample yet: not a green light
 
 
 def test_faults_show_in_words_not_only_colours(tmp_path):
     worker = PLAN.workers[-1].name
-    d = dashboard(tmp_path, hosts={h.name: h.name != worker for h in PLAN.hosts}, etcd_ok=False, nodes={worker: False, "kube-node01": True})
+    d = dashboard(tmp_path, hosts={h.name: h.name != worker for h in PLAN.hosts}, etcd_ok=False, nodes={worker: False, PLAN.workers[0].name: True})
     text = " ".join(" ".join(screen(d)).split())
     assert f"{worker} DOWN" in text and "DEGRADED" in text and "1/2 Ready" in text and f"NotReady: {worker.removeprefix('kube-')}" in text
     d.state["nodes"] = None
@@ -82,9 +83,7 @@ def test_each_key_kills_the_host_its_promise_is_about(tmp_path):
                 "w": PLAN.workers[-1].name, "g": PLAN.glusters[-1].name}
     for key, host in expected.items():
         assert d.key(key) is True
-        deadline = time.monotonic() + 5
-        while host not in d.lab.powered_off and time.monotonic() < deadline:
-            time.sleep(0.01)
+        until(lambda host=host: host in d.lab.powered_off, 5, f"{key}: {host} powered off", interval=0.01)
         assert d.lab.powered_off[-1] == host, (key, d.lab.powered_off)
     assert d.down == set(expected.values())
 

@@ -91,8 +91,13 @@ def claim(core, lab, ns: str, name: str, size_gib: int = 1):
     return got
 
 
+def busybox(lab) -> str:
+    """The lab's own busybox image (nodes never pull)."""
+    return f"{lab.plan.kubernetes.image_repository or REPOSITORY}/busybox:debian12"
+
+
 def pod_on(core, lab, ns: str, name: str, node: str, claim_name: str):
-    image = f"{lab.plan.kubernetes.image_repository or REPOSITORY}/busybox:debian12"
+    image = busybox(lab)
     core.create_namespaced_pod(ns, {
         "metadata": {"name": name},
         "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
@@ -202,7 +207,7 @@ def test_lifetimes_as_the_documents_table_says(storage_class, core, lab, ns, k8s
     """A container's own files go with the container, a pod volume (emptyDir) with the pod,
     a persistent volume with neither."""
     claim(core, lab, ns, "lives")
-    image = f"{lab.plan.kubernetes.image_repository or REPOSITORY}/busybox:debian12"
+    image = busybox(lab)
     node = lab.plan.workers[0].name
 
     def start() -> client.V1Pod:

@@ -16,3 +16,15 @@ def must(res: Result, what: str) -> Result:
     if not res.ok:
         raise ProviderError(f"{what} failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}")
     return res
+
+
+def units_running(p, host: str, changed: bool, *units: str) -> None:
+    """Units (re)loaded, enabled and restarted where their files or binaries changed; else
+    only started if they are not running."""
+    if changed:
+        must(p.run(host, ["systemctl", "daemon-reload"], timeout=60), f"{host}: daemon-reload")
+        must(p.run(host, ["systemctl", "enable", *units], timeout=60), f"{host}: enable {' '.join(units)}")
+        must(p.run(host, ["systemctl", "restart", *units], timeout=60), f"{host}: restart {' '.join(units)}")
+        p.changed(f"{host}: restarted {' '.join(units)}")
+    else:
+        p.ensure_active(host, *units)

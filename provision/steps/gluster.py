@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provision.roles.gluster import SERVICE_CONFIG, SERVICE_PROGRAM, SERVICE_UNIT, volume_create_args, volume_options
-from provision.steps import must
+from provision.steps import must, units_running
 
 SERVICE_FILES = (SERVICE_PROGRAM, SERVICE_CONFIG, f"/etc/systemd/system/{SERVICE_UNIT}")
 
@@ -47,13 +47,7 @@ def volume_service(p) -> None:
     """The volume service on every Gluster node (its files are the role's): restarted where
     they changed, then each must answer, and refuse a request without credentials."""
     for h in p.plan.glusters:
-        if any(f"{h.name}: wrote {f}" in p.changes for f in SERVICE_FILES):
-            must(p.run(h.name, ["systemctl", "daemon-reload"], timeout=60), f"{h.name}: daemon-reload")
-            must(p.run(h.name, ["systemctl", "enable", SERVICE_UNIT], timeout=60), f"{h.name}: enable {SERVICE_UNIT}")
-            must(p.run(h.name, ["systemctl", "restart", SERVICE_UNIT], timeout=60), f"{h.name}: restart {SERVICE_UNIT}")
-            p.changed(f"{h.name}: restarted {SERVICE_UNIT}")
-        else:
-            p.ensure_active(h.name, SERVICE_UNIT)
+        units_running(p, h.name, any(f"{h.name}: wrote {f}" in p.changes for f in SERVICE_FILES), SERVICE_UNIT)
     for h in p.plan.glusters:
         p.wait_for(f"the volume service on {h.name}", lambda h=h: volume_service_answers(p, h), 30)
 

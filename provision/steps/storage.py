@@ -10,7 +10,7 @@ import json
 from provision.kube.artifacts import Artifacts
 from provision.roles import gluster
 from provision.secrets import Secrets
-from provision.steps import must
+from provision.steps import must, units_running
 from provision.steps.addons import apply_manifest
 from provision.steps.cluster import kubectl
 from provision.steps.kubernetes import deliver, link
@@ -28,13 +28,7 @@ def _units(p, host: Host, files, units: list[str]) -> None:
             changed = True
     # a new binary is a new link (the build cache's directory names its version)
     changed = changed or any(c.startswith(f"{host.name}: linked {gluster.CSI_BIN}/") for c in p.changes)
-    if changed:
-        must(p.run(host.name, ["systemctl", "daemon-reload"], timeout=60), f"{host.name}: daemon-reload")
-        must(p.run(host.name, ["systemctl", "enable", *units], timeout=60), f"{host.name}: enable {' '.join(units)}")
-        must(p.run(host.name, ["systemctl", "restart", *units], timeout=60), f"{host.name}: restart {' '.join(units)}")
-        p.changed(f"{host.name}: restarted {' '.join(units)}")
-    else:
-        p.ensure_active(host.name, *units)
+    units_running(p, host.name, changed, *units)
 
 
 def sidecar_token(p) -> str:
