@@ -379,11 +379,12 @@ def test_coredns_patch_merged_onto_a_deployment_is_valid():
     assert "node-role.kubernetes.io/control-plane" in deployment["spec"]["template"]["spec"]["nodeSelector"]
 
 
-@pytest.mark.parametrize("name", ["flannel", "demo", "metallb-system"])
+@pytest.mark.parametrize("name", ["flannel", "demo", "demo-records", "metallb-system"])
 def test_addon_manifests_are_valid_objects(name):
     text = {
         "flannel": lambda: addons.flannel(PLAN, "registry.underhood.invalid/flannel:v1"),
         "demo": lambda: addons.demo(PLAN, "registry.underhood.invalid/busybox:1"),
+        "demo-records": lambda: addons.demo_records(PLAN, "registry.underhood.invalid/busybox:1"),
         "metallb-system": lambda: addons.metallb_system(PLAN, "r.invalid/c:1", "r.invalid/s:1"),
     }[name]()
     docs = [d for d in yaml.safe_load_all(text) if d]

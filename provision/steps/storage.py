@@ -8,10 +8,10 @@ import base64
 import json
 
 from provision.kube.artifacts import Artifacts
-from provision.roles import gluster
+from provision.roles import addons, gluster
 from provision.secrets import Secrets
 from provision.steps import must, units_running
-from provision.steps.addons import apply_manifest
+from provision.steps.addons import apply_manifest, rolled_out
 from provision.steps.cluster import kubectl
 from provision.steps.kubernetes import deliver, link
 from provision.topology import Host
@@ -75,6 +75,10 @@ def apply(p, art: Artifacts, secrets: Secrets) -> None:
     for w in plan.workers:
         p.wait_for(f"kubelet on {w.name} registering {plan.gluster.storage_class.provisioner}",
                    lambda w=w: registered(p, w.name), 60, interval=1)
+    apply_manifest(p, "demo-records", addons.demo_records(plan, art.image("busybox").ref))
+    # the claim binds (one call of the sidecar to the driver), then the writer mounts it
+    p.wait_for("the demo's writer on its claim", lambda: rolled_out(p, addons.DEMO_NAMESPACE, addons.RECORDS_WRITER),
+               gluster.CSI_CALL_S + 60, interval=1)
 
 
 def missing(p) -> list[str]:
@@ -85,5 +89,7 @@ def missing(p) -> list[str]:
     if not kubectl(p, "get", "storageclass", name).ok:
         out.append(f"no StorageClass {name}")
     out += [f"{w.name}: kubelet does not know the driver" for w in p.plan.workers if not registered(p, w.name)]
+    if not kubectl(p, "-n", addons.DEMO_NAMESPACE, "get", "pvc", addons.RECORDS_CLAIM).ok:
+        out.append(f"no claim {addons.RECORDS_CLAIM} for the demo's writer")
     return out
 

@@ -16,6 +16,27 @@ def demo(plan: Plan, image: str) -> str:
     return render("addons", "demo.yaml.j2", plan=plan, image=image, replicas=max(len(plan.workers), 1))
 
 
+#: The demo's state: its claim, the file its writer appends to, and the writer.
+DEMO_NAMESPACE = "demo"
+RECORDS_CLAIM = "demo-data"
+RECORDS_MOUNT = "/data"
+RECORDS_FILE = "records"
+RECORDS_WRITER = "demo-records"
+#: One record every RECORDS_INTERVAL_S: the resolution of the write stall the chaos suite
+#: measures on the claim (STO-06).
+RECORDS_INTERVAL_S = 0.2
+#: A writer's records before it exits (kubelet starts it again, as a new run): about 5 h.
+RECORDS_PER_RUN = 100_000
+
+
+def demo_records(plan: Plan, image: str) -> str:
+    """The demo's claim and its writer (applied by the storage step: the claim needs the class)."""
+    claim = {"name": RECORDS_CLAIM, "storage_class": plan.gluster.storage_class.name, "mount": RECORDS_MOUNT,
+             "path": f"{RECORDS_MOUNT}/{RECORDS_FILE}"}
+    return render("addons", "demo-records.yaml.j2", claim=claim, namespace=DEMO_NAMESPACE, writer=RECORDS_WRITER,
+                  image=image, interval=RECORDS_INTERVAL_S, records=RECORDS_PER_RUN)
+
+
 def metallb_system(plan: Plan, controller_image: str, speaker_image: str) -> str:
     return render("addons", "metallb-system.yaml.j2", m=plan.metallb, version=plan.versions.metallb,
                   controller_image=controller_image, speaker_image=speaker_image)

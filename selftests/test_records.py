@@ -1,0 +1,47 @@
+"""The demo's claim writer: its script acknowledges a record only after dd's fsync returned,
+and its log reads back as acknowledged and failed records."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from provision import records, topology
+from provision.roles import addons
+
+PLAN = topology.load()
+
+
+def _writer_script(path: str, count: int) -> str:
+    docs = {d["kind"]: d for d in yaml.safe_load_all(addons.demo_records(PLAN, "x.invalid/busybox:1")) if d}
+    assert docs["PersistentVolumeClaim"]["spec"]["storageClassName"] == PLAN.gluster.storage_class.name
+    script = docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    return (script.replace(f"{addons.RECORDS_MOUNT}/{addons.RECORDS_FILE}", path)
+            .replace(str(addons.RECORDS_PER_RUN), str(count)).replace(f"sleep {addons.RECORDS_INTERVAL_S}", "true"))
+
+
+@pytest.mark.skipif(shutil.which("dd") is None, reason="no dd on this machine")
+def test_the_writer_acknowledges_what_is_on_disk_and_says_what_failed(tmp_path):
+    target = tmp_path / "records"
+    out = subprocess.run(["sh", "-c", _writer_script(str(target), 3)], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["ok"] * 3
+    assert [ln.removeprefix("ok ") for ln in lines] == target.read_text().splitlines()
+    # failing side: a file that cannot be written is never acknowledged
+    bad = subprocess.run(["sh", "-c", _writer_script(str(tmp_path / "missing-dir" / "records"), 2)],
+                         capture_output=True, text=True, check=True).stdout
+    assert [ln.split()[0] for ln in bad.splitlines()] == ["failed", "failed"]
+
+
+def test_a_log_reads_as_acknowledged_and_failed_records():
+    log = ("2026-12-05T02:03:04.100000000Z ok demo-records-x 1700000000 1\n"
+           "2026-12-05T02:03:04.300000000Z failed demo-records-x 1700000000 2\n"
+           "2026-12-05T02:03:04.500000000Z something else\n"
+           "not a stamp ok a 1 3\n")
+    acked, failed = records.parse(log)
+    assert [a.record for a in acked] == ["demo-records-x 1700000000 1"]
+    assert [a.record for a in failed] == ["demo-records-x 1700000000 2"]
+    assert failed[0].t - acked[0].t == pytest.approx(0.2)
