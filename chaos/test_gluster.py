@@ -70,6 +70,15 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
                                  lambda: [a for a in records.acks_since(lab, gone) or [] if a.t > gone],
                                  limits.gluster_ping_s + 30, interval=0.5)
             record("STO-06 claim write stall with a node down", acked[0].t - fault, budget["gluster_write_stall"])
+        # Down past the client's network.ping-timeout: writes acknowledged after it cannot be
+        # waiting for the lost brick, and the heal has the whole span to make up.
+        past = gone + g.ping_timeout_s
+        writer.wait_for(lambda s: any(x["t"] > past and x["result"] == "ok" for x in s), g.ping_timeout_s + 30,
+                        "writes going on past network.ping-timeout")
+        if claim:
+            lab.wait_for("the claim's writer going on past network.ping-timeout",
+                         lambda: [a for a in records.acks_since(lab, past) or [] if a.t > past], g.ping_timeout_s + 30, interval=0.5)
+        assert not lab.running(victim), f"{victim} is running again: the writes were not made with it down"
         read = t.run(f"tail -n 1 {MOUNT}/{FILE}")
         assert read.rc == 0 and read.stdout.strip(), "the volume is not readable with one node down"
         start = tl.event(f"start {victim}")
