@@ -3,7 +3,8 @@
 Single keys trigger the documented faults, each named with the promise it shows (v: the VIP
 holder, LB-06; e: the etcd leader, ETCD-05; m: a master, LB-08; w: the worker announcing the
 demo address, MLB-05; g: a Gluster node, STO-06; r: restore everything; q: restore and
-quit). The screen shows the recovery as it happens, with the measured gaps. It fits an
+quit). The screen shows the recovery as it happens, with the measured gaps: of the API, of the
+demo's address and of the demo's writer on its Gluster claim. It fits an
 80x24 terminal, and says everything in words as well as colours (a projector may wash them
 out)."""
 
@@ -27,6 +28,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from provision import records
 from provision.facts import announcer, etcd_healthy, etcd_leader, is_ready, kubectl_json, node_macs, vip_holder
 from provision.probe import Probe
 
@@ -34,6 +36,10 @@ SPARK = "▁▂▃▄▅▆▇█"
 WINDOW_S = 30
 #: Characters of a sparkline: WINDOW_S of 0.2 s samples, five to a character.
 SPARK_WIDTH = 24
+#: A row is live while its last success is this recent (a probe's timeout is 1 s).
+FRESH_S = 3
+#: The demo's writer on its claim, as a row of the screen (its records, from its log).
+CLAIM = "claim"
 #: How often each source of the screen is asked again (each in its own thread, so a source
 #: that hangs while its host is down freezes only its own line).
 POLL_S = 0.5
@@ -84,6 +90,7 @@ class Dashboard:
         self.powering_off: dict[str, threading.Thread] = {}
         self.pending: dict[str, float] = {}  # probe -> when the last fault began, until it answers again
         self.gaps: dict[str, float] = {}
+        self.fault_gaps: dict[str, float] = {}  # the last fault's, as they are measured
         self.stop = threading.Event()
         vip = self.plan.vip
         self.probes: dict[str, Probe] = {
@@ -130,19 +137,34 @@ class Dashboard:
         ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
         return ingress[0]["ip"] if ingress else None
 
+    def _claim(self) -> dict:
+        return {CLAIM: records.samples_since(self.lab, time.time() - WINDOW_S)}
+
+    def watched(self) -> list[str]:
+        """The rows whose gaps a fault measures: the probes, and the claim's writer if shown."""
+        return [*self.probes, *([CLAIM] if CLAIM in self.state else [])]
+
     def samples(self, name: str, since: float) -> list[dict]:
-        return [s for s in self.probes[name].samples() if s["t"] > since]
+        got = self.state[CLAIM] if name == CLAIM else self.probes[name].samples()
+        return [s for s in got if s["t"] > since]
 
     def measure_gaps(self) -> None:
-        """Each probe's gap since the last fault: the last answer before it to the first after."""
+        """Each row's gap since the last fault: the last success before it to the first after.
+        The fault's gaps share one event line, filled in as they come (three lines of events
+        would not hold one per row)."""
         for name, fault_at in list(self.pending.items()):
             samples = self.samples(name, fault_at - 5)
             before = [s["t"] for s in samples if s["result"] == "ok" and s["t"] < fault_at]
             after = [s["t"] for s in samples if s["result"] == "ok" and s["t"] > fault_at + 0.2]
             if before and after:
                 self.gaps[name] = after[0] - before[-1]
-                self.events.appendleft(f"{name} answering again: gap {self.gaps[name]:.2f} s")
+                self.fault_gaps[name] = self.gaps[name]
                 del self.pending[name]
+                line = "gaps: " + " · ".join(f"{n} {g:.2f} s" for n, g in self.fault_gaps.items())
+                if self.events and self.events[0].startswith("gaps: "):
+                    self.events[0] = line
+                else:
+                    self.events.appendleft(line)
 
     # -- faults -----------------------------------------------------------------------------
     def fault(self, k: Key) -> None:
@@ -152,7 +174,8 @@ class Dashboard:
             return
         self.events.appendleft(f"{time.strftime('%H:%M:%S')} {k.promise}: poweroff {host} ({k.what})")
         now = time.time()
-        self.pending = {name: now for name in self.probes}
+        self.pending = {name: now for name in self.watched()}
+        self.fault_gaps = {}
         self.down.add(host)
         self.powering_off[host] = threading.Thread(target=self.lab.poweroff, args=(host,), daemon=True)
         self.powering_off[host].start()
@@ -183,15 +206,20 @@ class Dashboard:
             self.down.discard(host)
 
     # -- screen -----------------------------------------------------------------------------
-    def _probe_row(self, name: str, target: str) -> list:
-        samples = self.samples(name, time.time() - WINDOW_S)
-        ok = [s["result"] == "ok" for s in samples]
-        buckets = [ok[i : i + 5] for i in range(0, len(ok), 5)][-SPARK_WIDTH:]
-        spark = "".join(SPARK[round(sum(b) / len(b) * (len(SPARK) - 1))] if b else " " for b in buckets)
-        answering = bool(ok and ok[-1])
+    def _probe_row(self, name: str, target: str, doing: str = "answering") -> list:
+        now = time.time()
+        samples = self.samples(name, now - WINDOW_S)
+        # by time, not by count: a writer that stalls leaves no samples, only a blank stretch
+        slot = WINDOW_S / SPARK_WIDTH
+        spark = ""
+        for i in range(SPARK_WIDTH):
+            lo = now - WINDOW_S + i * slot
+            ok = [s["result"] == "ok" for s in samples if lo < s["t"] <= lo + slot]
+            spark += SPARK[round(sum(ok) / len(ok) * (len(SPARK) - 1))] if ok else " "
+        live = bool(samples) and samples[-1]["result"] == "ok" and samples[-1]["t"] > now - FRESH_S
         gap = self.gaps.get(name)
-        return [f"{name} {target}", Text("answering" if answering else "NOT answering", style="green" if answering else "bold red"),
-                Text(spark or "-", style="green"), f"gap {gap:.2f} s" if gap is not None else "gap -"]
+        return [f"{name} {target}", Text(doing if live else f"NOT {doing}", style="green" if live else "bold red"),
+                Text(spark.rstrip() or "-", style="green"), f"gap {gap:.2f} s" if gap is not None else "gap -"]
 
     def render(self) -> Group:
         self.measure_gaps()
@@ -204,6 +232,8 @@ class Dashboard:
         if "demo" in self.probes:
             top.add_row(*self._probe_row("demo", f"{st['address']}:80"))
             top.add_row("  announced by", Text(str(st["announcer"] or "nobody"), style="bold magenta"), "", "")
+        if CLAIM in st:
+            top.add_row(*self._probe_row(CLAIM, "records", "writing"))
         nodes = st["nodes"]
         if nodes is None:
             top.add_row("  nodes", Text("unknown", style="bold red"), "the API does not answer", "")
@@ -233,9 +263,13 @@ class Dashboard:
             self.macs = node_macs(self.lab)
             self.probes["demo"] = Probe(self.lab, self.admin, "tcp_probe", [address, "80", "0.2", PROBE_S],
                                         self.state_dir / "demo-address-probe.jsonl")
+        sources = [self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb]
+        if records.writing(self.lab):
+            self.state[CLAIM] = []
+            sources.append(self._claim)
         for probe in self.probes.values():
             probe.start()
-        for source in (self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb):
+        for source in sources:
             threading.Thread(target=self._loop, args=(source,), daemon=True).start()
         if talk is not None:
             threading.Thread(target=talk.run, daemon=True).start()

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from provision import talk, topology
-from provision.demo import KEYS, Dashboard
+from provision.demo import CLAIM, KEYS, Dashboard
 from provision.errors import UnderhoodError
 from provision.waiting import until
 
@@ -41,8 +41,9 @@ def dashboard(tmp_path, **state) -> Dashboard:
     d.state.update(hosts={h.name: True for h in PLAN.hosts}, vip=PLAN.loadbalancers[0].name, leader=PLAN.masters[1].name,
                    etcd_ok=True, nodes={h.name: True for h in (*PLAN.masters, *PLAN.workers)},
                    coredns=[m.name for m in PLAN.masters], address=str(PLAN.metallb.start), announcer=PLAN.workers[-1].name)
-    d.state.update(state)
     now = time.time()
+    d.state[CLAIM] = [{"t": now - 10 + i * 0.2, "result": "ok"} for i in range(50)]
+    d.state.update(state)
     (tmp_path / "demo-api-probe.jsonl").write_text("".join(json.dumps({"t": now - 10 + i * 0.2, "result": "ok"}) + "\n"
                                                            for i in range(50)))
     d.probes["demo"] = type(d.probes["API"])(d.lab, d.admin, "tcp_probe", [], tmp_path / "demo-address-probe.jsonl")
@@ -66,6 +67,27 @@ def test_the_screen_fits_80_by_24_with_every_host_and_key(tmp_path):
         assert f"{k.key} {k.what} {k.promise}" in " ".join(text.split()), k
     assert f"API {PLAN.vip.address}:{PLAN.vip.port} answering" in " ".join(text.split())
     assert f"demo {PLAN.metallb.start}:80 NOT answering" in " ".join(text.split())  # no sample yet: not a green light
+    assert "claim records writing" in " ".join(text.split())
+
+
+def test_the_claims_writer_stalling_and_its_gap_show(tmp_path):
+    now = time.time()
+    stalled = dashboard(tmp_path, **{CLAIM: [{"t": now - 20 + i * 0.2, "result": "ok"} for i in range(50)]})
+    assert "claim records NOT writing" in " ".join(" ".join(screen(stalled)).split())  # last record 10 s old
+    d = dashboard(tmp_path)
+    last = d.state[CLAIM][-1]["t"]
+    d.fault(KEYS[-1])
+    assert CLAIM in d.pending
+    # records again 1.5 s after the fault: the gap runs from the last record before it
+    d.state[CLAIM] = d.state[CLAIM] + [{"t": now + 1.5, "result": "ok"}]
+    d.measure_gaps()
+    assert d.gaps[CLAIM] == pytest.approx(now + 1.5 - last)
+    assert d.events[0] == f"gaps: claim {now + 1.5 - last:.2f} s"
+    # the API's gap joins the same line: the fault's line stays in view below it
+    with (tmp_path / "demo-api-probe.jsonl").open("a") as f:
+        f.write(json.dumps({"t": now + 2, "result": "ok"}) + "\n")
+    d.measure_gaps()
+    assert d.events[0].startswith(f"gaps: claim {now + 1.5 - last:.2f} s · API ") and "STO-06: poweroff" in d.events[1]
 
 
 def test_faults_show_in_words_not_only_colours(tmp_path):
@@ -141,4 +163,5 @@ def test_a_script_runs_its_faults_in_order_pauses_for_the_speaker_and_writes_the
     assert d.lab.started == [PLAN.loadbalancers[0].name]
     figures = json.loads((tmp_path / "reports" / "talk.json").read_text())["faults"]
     assert [(f["promise"], f["host"], f["gaps"]) for f in figures] == [
-        ("LB-06", PLAN.loadbalancers[0].name, {"API": 7.5, "demo": 7.5}), ("STO-06", PLAN.glusters[-1].name, {"API": 7.5, "demo": 7.5})]
+        ("LB-06", PLAN.loadbalancers[0].name, {"API": 7.5, "demo": 7.5, CLAIM: 7.5}),
+        ("STO-06", PLAN.glusters[-1].name, {"API": 7.5, "demo": 7.5, CLAIM: 7.5})]
