@@ -191,6 +191,16 @@ def gluster_volume(info: str, plan: Plan) -> list[str]:
     return problems
 
 
+def gluster_option(output: str, key: str) -> str | None:
+    """The value `gluster volume get VOLUME|all KEY` shows for ``key``, without its
+    "(DEFAULT)" mark; None when the output has no line for it."""
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == key:
+            return words[1]
+    return None
+
+
 def nslookup_addresses(output: str, name: str) -> list[str]:
     """The addresses busybox nslookup gives for ``name``: the Address lines after its Name
     line (the Server/Address lines above say which server answered, not what)."""

@@ -223,6 +223,9 @@ class Gluster(_Model):
     replica: int = Field(ge=1)
     brick_dir: str = Field(pattern=r"^/")
     ping_timeout_s: int = Field(ge=1)
+    #: cluster.brick-multiplex: every brick of a node in one process (less memory per claim),
+    #: or one process per brick (a crashed process takes one volume down, not every claim's).
+    brick_multiplex: bool = False
     storage_class: StorageClass
     volume_service: VolumeService = VolumeService(port=8080, user="admin", brick_root="/data/glusterfs")
 

@@ -100,6 +100,14 @@ def test_haproxy_backend_whose_masters_are_down():
     assert problems == [f"LB-04: backend {PLAN.haproxy.backend}'s health check should find every master UP: {PLAN.masters[1].name} MAINT"]
 
 
+def test_a_gluster_option_is_read_without_its_default_mark():
+    table = ("Option                                   Value\n------                                   -----\n"
+             "cluster.brick-multiplex                  disable (DEFAULT)\n")
+    assert checks.gluster_option(table, "cluster.brick-multiplex") == "disable"
+    assert checks.gluster_option(table, "network.ping-timeout") is None  # a line for another key only
+    assert checks.gluster_option("volume get: failed: Volume gv9 does not exist\n", "network.ping-timeout") is None
+
+
 @pytest.mark.parametrize(
     "edit, expect",
     [

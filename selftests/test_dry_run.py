@@ -60,7 +60,8 @@ class BuiltLab(ContractOnly):
         for text in (manifests.flannel(PLAN, "x"), manifests.metallb_system(PLAN, "x", "x"), manifests.metallb(PLAN),
                      manifests.demo(PLAN, "x")):
             self.objects |= _objects(text)
-        self.rolled_out = {"coredns", "demo", "controller"}
+        self.rolled_out = {"coredns", "demo", "controller", manifests.RECORDS_WRITER}
+        self.demo_claim = True
         self.storage_class = True
         self.csi_registered = {w.name for w in PLAN.workers}
         self.sent: list[str] = []
@@ -109,6 +110,8 @@ class BuiltLab(ContractOnly):
             return Result(0 if name in self.rolled_out else 1, "", "")
         if args[0] == "get" and args[1].startswith("crd/"):
             return Result(0 if self.crds else 1, "", "")
+        if args[:2] == ["get", "pvc"]:
+            return Result(0 if self.demo_claim else 1, "", "")
         if args[:2] == ["get", "storageclass"]:
             return Result(0 if self.storage_class else 1, "", "")
         if args[:2] == ["get", "csinode"]:
@@ -182,6 +185,10 @@ def test_the_read_only_check_sees_a_write():
      {(converge.STORAGE, "cluster"): (f"no StorageClass {PLAN.gluster.storage_class.name}",)}),
     (lambda lab: lab.csi_registered.discard(PLAN.workers[0].name),
      {(converge.STORAGE, "cluster"): (f"{PLAN.workers[0].name}: kubelet does not know the driver",)}),
+    (lambda lab: setattr(lab, "demo_claim", False),
+     {(converge.STORAGE, "cluster"): (f"no claim {manifests.RECORDS_CLAIM} for the demo's writer",)}),
+    (lambda lab: lab.rolled_out.discard(manifests.RECORDS_WRITER),
+     {(converge.STORAGE, "cluster"): (f"the demo's writer {manifests.RECORDS_WRITER} not rolled out",)}),
 ])
 def test_one_thing_taken_away_is_named_and_nothing_else(take_away, expected):
     lab = BuiltLab()

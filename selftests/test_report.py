@@ -91,6 +91,10 @@ def test_the_first_screen_says_what_is_not_proven_and_why_before_the_promise_tab
     assert rows == {"NET-01": ("failed", "chaos/test_NET-01 failed"), "HOST-07": ("skipped", "no disks"),
                     "LB-03": ("partial", "no pair")}
     assert 'id="recovery"' in first and "6.85 s" in first  # the recovery figures too
+    # and the plan's settings they depend on
+    gluster = topology.load().gluster
+    assert f"network.ping-timeout = {gluster.ping_timeout_s} s" in first
+    assert f"cluster.brick-multiplex {'on' if gluster.brick_multiplex else 'off'}" in first
 
 
 def test_picture_of_the_first_screen_from_the_command_line(reports, tmp_path):

@@ -13,9 +13,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from provision import checks
 from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
-from provision.roles.gluster import CSI_CALL_S
+from provision.roles.gluster import CSI_CALL_S, volume_options
 from tests.test_kubernetes import exec_in, running_ready
 
 GIB = 2**30
@@ -161,6 +162,10 @@ def test_a_claim_is_a_replicated_volume_whose_data_outlives_its_pod(storage_clas
     bricks = [b.findtext("name") for b in vol.iter("brick")]
     assert vol.findtext("typeStr") == "Replicate" and len(bricks) == 3, f"STO-04: {name} is {vol.findtext('typeStr')} with {bricks}"
     assert len({b.split(":")[0] for b in bricks}) == 3, f"STO-04: the bricks of {name} are not on 3 distinct nodes: {bricks}"
+    g = host(lab.plan.glusters[0].name)
+    for key, want in volume_options(lab.plan).items():
+        got = checks.gluster_option(g.check_output(f"gluster volume get {name} {key}"), key)
+        assert got == want, f"STO-04: {name} has {key} {got}, the plan says {want}"
     first, second = lab.plan.workers[0].name, lab.plan.workers[-1].name
     token = secrets.token_hex(8)
     writer = pod_on(core, lab, ns, "writer", first, "data")

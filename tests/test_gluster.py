@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from provision import checks
-from provision.roles.gluster import SERVICE_CONFIG
+from provision.roles.gluster import SERVICE_CONFIG, cluster_options, volume_options
 
 
 @pytest.mark.promise("STO-01")
@@ -28,6 +28,20 @@ def test_volume_is_replicate_with_bricks_on_distinct_nodes(plan, host, lab):
     assert not problems, "; ".join(problems)
     status = host(plan.glusters[0].name).check_output(f"gluster volume status {plan.gluster.volume} detail")
     assert status.count("Online               : Y") >= plan.gluster.replica
+
+
+@pytest.mark.promise("STO-04")
+def test_the_plans_gluster_settings_hold(plan, host, lab):
+    """The pool's and the volume's options are the plan's (network.ping-timeout bounds the
+    write stall STO-06 measures; cluster.brick-multiplex decides what one crash takes down)."""
+    node = host(plan.glusters[0].name)
+    wrong = []
+    for volume, options in (("all", cluster_options(plan)), (plan.gluster.volume, volume_options(plan))):
+        for key, want in options.items():
+            got = checks.gluster_option(node.check_output(f"gluster volume get {volume} {key}"), key)
+            if got != want:
+                wrong.append(f"{volume} {key} is {got}, the plan says {want}")
+    assert not wrong, "STO-04: " + "; ".join(wrong)
 
 
 @pytest.mark.promise("STO-08", "STO-04")

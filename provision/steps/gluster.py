@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from provision.roles.gluster import SERVICE_CONFIG, SERVICE_PROGRAM, SERVICE_UNIT, volume_create_args, volume_options
+from provision.checks import gluster_option
+from provision.roles.gluster import SERVICE_CONFIG, SERVICE_PROGRAM, SERVICE_UNIT, cluster_options, volume_create_args, volume_options
 from provision.steps import must, units_running
 
 SERVICE_FILES = (SERVICE_PROGRAM, SERVICE_CONFIG, f"/etc/systemd/system/{SERVICE_UNIT}")
@@ -28,6 +29,12 @@ def apply(p) -> None:
         return out.count("Connected") == len(nodes)
 
     p.wait_for("every Gluster peer connected", pool_connected, 60, interval=0.5)
+    # before any volume: a brick takes the pool's multiplexing as it starts
+    for key, value in cluster_options(plan).items():
+        now = gluster_option(must(p.run(first, ["gluster", "volume", "get", "all", key], timeout=30), f"volume get all {key}").stdout, key)
+        if now != value:
+            must(p.run(first, ["gluster", "--mode=script", "volume", "set", "all", key, value], timeout=60), f"volume set all {key}")
+            p.changed(f"set {key}={value} on the pool (bricks already running keep their processes until restarted)")
     if not p.run(first, ["gluster", "volume", "info", g.volume], timeout=20).ok:
         # force: the bricks live on the host's root filesystem in this provider.
         must(p.run(first, ["gluster", "--mode=script", *volume_create_args(plan), "force"], timeout=120), "gluster volume create")

@@ -91,5 +91,7 @@ def missing(p) -> list[str]:
     out += [f"{w.name}: kubelet does not know the driver" for w in p.plan.workers if not registered(p, w.name)]
     if not kubectl(p, "-n", addons.DEMO_NAMESPACE, "get", "pvc", addons.RECORDS_CLAIM).ok:
         out.append(f"no claim {addons.RECORDS_CLAIM} for the demo's writer")
+    elif not rolled_out(p, addons.DEMO_NAMESPACE, addons.RECORDS_WRITER):
+        out.append(f"the demo's writer {addons.RECORDS_WRITER} not rolled out")
     return out
 

@@ -19,7 +19,13 @@ def volume_create_args(plan: Plan) -> list[str]:
 
 
 def volume_options(plan: Plan) -> dict[str, str]:
+    """Options of every volume: the plan's, and the claims' (the volume service sets them)."""
     return {"network.ping-timeout": str(plan.gluster.ping_timeout_s)}
+
+
+def cluster_options(plan: Plan) -> dict[str, str]:
+    """Options of the whole pool (`gluster volume set all`), as `gluster volume get` shows them."""
+    return {"cluster.brick-multiplex": "enable" if plan.gluster.brick_multiplex else "disable"}
 
 
 #: The Secret holding the volume service's user and key, where the CSI sidecars read it.
