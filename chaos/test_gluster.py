@@ -97,7 +97,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
         writer.stop()
         tl.probes["writer"] = writer.samples()
         if claim:
-            tl.probes["claim writer"] = records.samples_since(lab, since)
+            tl.probes["claim writer"] = records.samples_since(lab, since) or []
         if not lab.running(victim):
             lab.start(victim)
     acked = {x["seq"] for x in tl.probes["writer"] if x["result"] == "ok"}

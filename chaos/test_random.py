@@ -150,7 +150,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
     if claim_volume:
         acked = records.acks_since(lab, written)
         assert acked, "the claim's writer acknowledged nothing over the scenario"
-        tl.probes["claim writer"] = records.samples_since(lab, written)
+        tl.probes["claim writer"] = records.samples_since(lab, written) or []
         missing = records.lost(lab, claim_volume, (a.record for a in acked))
         assert not missing, f"records acknowledged by the claim's writer missing from bricks of {claim_volume} (seed {seed}): " + \
             "; ".join(f"{node}: {len(m)}, first {m[0]!r}" for node, m in missing.items())

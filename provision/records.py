@@ -60,9 +60,13 @@ def acks_since(lab, since: float) -> list[Ack] | None:
     return [a for a in parse(log)[0] if a.t >= since]
 
 
-def samples_since(lab, since: float) -> list[dict]:
-    """The writer's records from ``since`` on as a timeline's probe samples (t, result)."""
-    acked, failed = parse(log_since(lab, since) or "")
+def samples_since(lab, since: float) -> list[dict] | None:
+    """The writer's records from ``since`` on as a timeline's probe samples (t, result); None
+    while the log cannot be read."""
+    log = log_since(lab, since)
+    if log is None:
+        return None
+    acked, failed = parse(log)
     return sorted(({"t": a.t, "result": result, "record": a.record} for result, xs in (("ok", acked), ("failed", failed))
                    for a in xs if a.t >= since), key=lambda x: x["t"])
 

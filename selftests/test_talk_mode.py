@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from provision import talk, topology
-from provision.demo import CLAIM, KEYS, Dashboard
+from provision.demo import CLAIM, CLAIM_READ, KEYS, Dashboard
 from provision.errors import UnderhoodError
 from provision.waiting import until
 
@@ -43,6 +43,7 @@ def dashboard(tmp_path, **state) -> Dashboard:
                    coredns=[m.name for m in PLAN.masters], address=str(PLAN.metallb.start), announcer=PLAN.workers[-1].name)
     now = time.time()
     d.state[CLAIM] = [{"t": now - 10 + i * 0.2, "result": "ok"} for i in range(50)]
+    d.state[CLAIM_READ] = now
     d.state.update(state)
     (tmp_path / "demo-api-probe.jsonl").write_text("".join(json.dumps({"t": now - 10 + i * 0.2, "result": "ok"}) + "\n"
                                                            for i in range(50)))
@@ -74,6 +75,9 @@ def test_the_claims_writer_stalling_and_its_gap_show(tmp_path):
     now = time.time()
     stalled = dashboard(tmp_path, **{CLAIM: [{"t": now - 20 + i * 0.2, "result": "ok"} for i in range(50)]})
     assert "claim records NOT writing" in " ".join(" ".join(screen(stalled)).split())  # last record 10 s old
+    # a log that cannot be read (the API moving with the VIP) is no stall
+    stalled.state[CLAIM_READ] = now - 10
+    assert "claim records unknown: its log unread" in " ".join(" ".join(screen(stalled)).split())
     d = dashboard(tmp_path)
     last = d.state[CLAIM][-1]["t"]
     d.fault(KEYS[-1])
