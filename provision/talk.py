@@ -6,7 +6,7 @@ A script is a YAML list of steps:
     - say: The lab, live: two HAProxy nodes, three masters, three Gluster nodes.
     - pause: Now I kill the node holding the VIP.      # waits for space or Enter
     - fault: v                                          # a talk-mode key: v e m w g
-    - wait: recovered                                   # every probe answering again
+    - wait: recovered                                   # every row answering (writing) again
     - restore                                           # every killed host started again
 
 `python -m provision demo --script FILE` runs one; `--script default` runs the built-in one."""
@@ -46,8 +46,9 @@ DEFAULT = """\
 - wait: recovered
 - restore
 - wait: whole
-- pause: "Last, a Gluster node (STO-06)."
+- pause: "Last, a Gluster node (STO-06): the demo's writer goes on writing to its claim."
 - fault: g
+- wait: recovered
 - restore
 - wait: whole
 - say: "That was the talk: every figure is in reports/talk.json."
