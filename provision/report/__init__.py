@@ -94,6 +94,7 @@ def build(plan: Plan, reports: Path) -> Path:
         unproven={prov: unproven(table, prov) for prov in providers}, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
         version=version(), runs_by=runs_by, departures=departures(plan), evidence=evidence,
     )
+    reports.mkdir(parents=True, exist_ok=True)  # a report before any run says so, it does not crash
     out = reports / "index.html"
     out.write_text(html)
     return out
