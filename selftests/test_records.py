@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from provision import records, topology
+from provision.providers.base import Result
 from provision.roles import addons
 
 PLAN = topology.load()
@@ -45,3 +46,28 @@ def test_a_log_reads_as_acknowledged_and_failed_records():
     assert [a.record for a in acked] == ["demo-records-x 1700000000 1"]
     assert [a.record for a in failed] == ["demo-records-x 1700000000 2"]
     assert failed[0].t - acked[0].t == pytest.approx(0.2)
+
+
+class _Lab:
+    """Three Gluster nodes whose bricks of one volume hold ``bricks[node]``."""
+
+    def __init__(self, bricks: dict[str, str]) -> None:
+        self.plan = PLAN
+        self.bricks = bricks
+
+    def run(self, host, argv, timeout=60):
+        if argv[:3] == ["gluster", "volume", "info"]:
+            xml = "".join(f"<brick><name>{PLAN.fqdn(g)}:/data/glusterfs/pvc-1/brick</name></brick>" for g in PLAN.glusters)
+            return Result(0, f"<cliOutput><volInfo><volumes><volume>{xml}</volume></volumes></volInfo></cliOutput>", "")
+        if argv[0] == "cat":
+            assert argv[1] == f"/data/glusterfs/pvc-1/brick/{addons.RECORDS_FILE}"
+            return Result(0, self.bricks[host], "")
+        raise AssertionError(argv)
+
+
+def test_a_record_missing_from_one_brick_is_named_with_that_brick():
+    full = "w 1 1\nw 1 2\nw 1 3\n"
+    whole = _Lab({g.name: full for g in PLAN.glusters})
+    assert records.lost(whole, "pvc-1", ["w 1 1", "w 1 3"]) == {}
+    short = _Lab({**whole.bricks, PLAN.glusters[-1].name: "w 1 1\nw 1 2\nw 1 3"[:-6]})  # the last record cut off
+    assert records.lost(short, "pvc-1", ["w 1 1", "w 1 3"]) == {PLAN.glusters[-1].name: ["w 1 3"]}
