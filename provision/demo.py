@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provision import records
-from provision.facts import announcer, etcd_healthy, etcd_leader, is_ready, kubectl_json, node_macs, vip_holder
+from provision.facts import announcer, brick_running, etcd_healthy, etcd_leader, is_ready, kubectl_json, node_macs, vip_holder
 from provision.probe import Probe
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -41,6 +41,8 @@ FRESH_S = 3
 #: The demo's writer on its claim, as a row of the screen (its records, from its log).
 CLAIM = "claim"
 CLAIM_READ = "claim read at"
+#: Volume label -> its bricks running, of the plan's volume and the claim's.
+BRICKS = "bricks"
 #: How often each source of the screen is asked again (each in its own thread, so a source
 #: that hangs while its host is down freezes only its own line).
 POLL_S = 0.5
@@ -93,6 +95,8 @@ class Dashboard:
         self.gaps: dict[str, float] = {}
         self.fault_gaps: dict[str, float] = {}  # the last fault's, as they are measured
         self.stop = threading.Event()
+        #: Whose bricks the screen shows: the plan's volume, and the claim's once run() finds it.
+        self.volumes = {self.plan.gluster.volume: self.plan.gluster.volume}
         vip = self.plan.vip
         self.probes: dict[str, Probe] = {
             "API": Probe(lab, self.admin, "https_probe", [str(vip.address), str(vip.port), "/readyz", "0.2", PROBE_S],
@@ -137,6 +141,10 @@ class Dashboard:
         svc = kubectl_json(self.lab, "-n", "demo", "get", "service", "demo-lb")
         ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
         return ingress[0]["ip"] if ingress else None
+
+    def _bricks(self) -> dict:
+        return {BRICKS: {label: sum(brick_running(self.lab, g.name, volume) for g in self.plan.glusters)
+                         for label, volume in self.volumes.items()}}
 
     def _claim(self) -> dict:
         # Its log comes through the API: while the API does not answer (the VIP moving), the
@@ -259,8 +267,21 @@ class Dashboard:
         for i in range(0, len(cells), HOST_COLUMNS):
             hosts.add_row(*cells[i : i + HOST_COLUMNS])
         keys = Text(" · ".join(f"{k.key} {k.what} {k.promise}" for k in KEYS) + " · r restore · q quit", style="dim")
-        return Group(Panel(top, title="underhood: the lab, live"), Panel(hosts, title="hosts"),
+        return Group(Panel(top, title="underhood: the lab, live"), Panel(hosts, title=self._bricks_title()),
                      Panel("\n".join(self.events) or "-", title="events"), keys)
+
+    def _bricks_title(self) -> Text:
+        """The hosts' panel title carries the bricks (a line of its own would not fit 24)."""
+        bricks = self.state.get(BRICKS)
+        if not bricks:
+            return Text("hosts")
+        n = len(self.plan.glusters)
+        title = Text("hosts · bricks running: ")
+        for i, (label, up) in enumerate(bricks.items()):
+            if i:
+                title.append(" · ")
+            title.append(f"{label} {up}/{n}", style="green" if up == n else "bold red")
+        return title
 
     def run(self, talk=None) -> None:
         """Until q or Ctrl-C; ``talk`` (a talk.Runner) runs its script beside the screen, and
@@ -271,10 +292,11 @@ class Dashboard:
             self.macs = node_macs(self.lab)
             self.probes["demo"] = Probe(self.lab, self.admin, "tcp_probe", [address, "80", "0.2", PROBE_S],
                                         self.state_dir / "demo-address-probe.jsonl")
-        sources = [self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb]
+        sources = [self._hosts, self._balancers, self._etcd, self._kubernetes, self._metallb, self._bricks]
         if records.writing(self.lab):
             self.state[CLAIM] = []
             sources.append(self._claim)
+            self.volumes[CLAIM] = records.volume(self.lab)
         for probe in self.probes.values():
             probe.start()
         for source in sources:

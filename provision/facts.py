@@ -98,6 +98,13 @@ def etcd_healthy(lab, via: str) -> bool:
     return etcdctl(lab, via, "endpoint", "health").ok
 
 
+def brick_running(lab, node: str, volume: str) -> bool:
+    """The brick process of ``volume`` on ``node`` is alive, read from its pid file: asking
+    glusterd (`volume status`) would take the pool's lock, which a claim being made waits for."""
+    script = f'set -- /var/run/gluster/vols/{volume}/*.pid; [ -e "$1" ] && kill -0 "$(cat "$1")"'
+    return lab.run(node, ["sh", "-c", script], timeout=5).ok
+
+
 def has_kubernetes(lab) -> bool:
     return lab.run(lab.plan.masters[0].name, ["test", "-f", ADMIN_CONF], timeout=15).ok
 

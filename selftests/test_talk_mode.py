@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from provision import talk, topology
-from provision.demo import CLAIM, CLAIM_READ, KEYS, Dashboard
+from provision.demo import BRICKS, CLAIM, CLAIM_READ, KEYS, Dashboard
 from provision.errors import UnderhoodError
 from provision.waiting import until
 
@@ -44,6 +44,7 @@ def dashboard(tmp_path, **state) -> Dashboard:
     now = time.time()
     d.state[CLAIM] = [{"t": now - 10 + i * 0.2, "result": "ok"} for i in range(50)]
     d.state[CLAIM_READ] = now
+    d.state[BRICKS] = {PLAN.gluster.volume: len(PLAN.glusters), CLAIM: len(PLAN.glusters)}
     d.state.update(state)
     (tmp_path / "demo-api-probe.jsonl").write_text("".join(json.dumps({"t": now - 10 + i * 0.2, "result": "ok"}) + "\n"
                                                            for i in range(50)))
@@ -69,6 +70,12 @@ def test_the_screen_fits_80_by_24_with_every_host_and_key(tmp_path):
     assert f"API {PLAN.vip.address}:{PLAN.vip.port} answering" in " ".join(text.split())
     assert f"demo {PLAN.metallb.start}:80 NOT answering" in " ".join(text.split())  # no sample yet: not a green light
     assert "claim records writing" in " ".join(text.split())
+    assert f"hosts · bricks running: {PLAN.gluster.volume} 3/3 · claim 3/3" in text
+
+
+def test_a_brick_down_shows_in_words(tmp_path):
+    d = dashboard(tmp_path, **{BRICKS: {PLAN.gluster.volume: 3, CLAIM: 2}})
+    assert f"bricks running: {PLAN.gluster.volume} 3/3 · claim 2/3" in " ".join(screen(d))
 
 
 def test_the_claims_writer_stalling_and_its_gap_show(tmp_path):

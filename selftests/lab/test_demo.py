@@ -129,6 +129,8 @@ def test_every_key_shows_its_fault_and_the_recovery_on_an_80x24_screen():
         press("g")
         killed.append(gluster)
         wait_screen(rf"{gluster} DOWN", 15)
+        n = len(lab.plan.glusters)
+        wait_screen(rf"bricks running: {lab.plan.gluster.volume} {n - 1}/{n} · claim {n - 1}/{n}", 15)
         # the demo's writer on its claim goes on: its gap measured
         wait_event_after(r"gaps: .*claim \d", rf"STO-06: poweroff {gluster}", 60)
         press("q")
