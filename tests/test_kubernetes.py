@@ -242,7 +242,11 @@ def test_api_server_reaches_every_kubelet_logs_and_exec(plan, k8s, core, probes)
 
 @pytest.mark.promise("K8S-08")
 def test_dashboard():
-    pytest.skip("the dashboard is not built for this lab yet (no Go build of kubernetes/dashboard)")
+    # Nothing is pulled from a registry, and neither UI can be built here: the Go module proxy
+    # refuses the Dashboard's modules (k8s.io/dashboard/*, github.com/kubernetes/dashboard) and
+    # Headlamp's backend, and neither web UI is published on npm (seen December 2026).
+    pytest.skip("no dashboard can be built here: the Go module proxy refuses the Kubernetes Dashboard's and Headlamp's "
+                "modules, and neither web UI is on npm")
 
 
 # -- security -----------------------------------------------------------------------------------
