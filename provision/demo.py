@@ -10,6 +10,7 @@ out)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -296,7 +297,8 @@ class Dashboard:
         if records.writing(self.lab):
             self.state[CLAIM] = []
             sources.append(self._claim)
-            self.volumes[CLAIM] = records.volume(self.lab)
+            with contextlib.suppress(LookupError):  # not bound yet: its row, without its bricks
+                self.volumes[CLAIM] = records.volume(self.lab)
         for probe in self.probes.values():
             probe.start()
         for source in sources:
