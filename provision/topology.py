@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from provision.errors import PlanError
 
@@ -230,6 +230,30 @@ class Gluster(_Model):
     volume_service: VolumeService = VolumeService(port=8080, user="admin", brick_root="/data/glusterfs")
 
 
+class LeaderElection(_Model):
+    """The controller manager's and the scheduler's leader election (their defaults: 15 s,
+    10 s, 2 s). On hosts far slower than hardware a lease renewal outlives the deadline, and
+    the component exits ("leaderelection lost") before its controllers run: no DaemonSet pod,
+    no pod network, every node NotReady (seen under software emulation)."""
+
+    lease_duration_s: int = Field(ge=1)
+    renew_deadline_s: int = Field(ge=1)
+    retry_period_s: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElection:
+        # what both components refuse at start
+        if not self.retry_period_s < self.renew_deadline_s < self.lease_duration_s:
+            raise ValueError(f"give retry_period_s < renew_deadline_s < lease_duration_s (now {self.retry_period_s}, "
+                             f"{self.renew_deadline_s}, {self.lease_duration_s})")
+        return self
+
+    def args(self) -> list[tuple[str, str]]:
+        """As the components' flags, for kubeadm's extraArgs."""
+        return [("leader-elect-lease-duration", f"{self.lease_duration_s}s"), ("leader-elect-renew-deadline", f"{self.renew_deadline_s}s"),
+                ("leader-elect-retry-period", f"{self.retry_period_s}s")]
+
+
 class Kubernetes(_Model):
     api_port: int = Field(ge=1, le=65535)
     coredns_replicas: int = Field(ge=1)
@@ -246,6 +270,8 @@ class Kubernetes(_Model):
     #: 5m0s}; unset ones keep kubeadm's defaults. For hosts far slower than hardware (VMs under
     #: software emulation).
     kubeadm_timeouts: dict[KubeadmTimeout, str] = {}
+    #: The controller manager's and the scheduler's leader election; None keeps their defaults.
+    leader_election: LeaderElection | None = None
 
     @field_validator("kubeadm_timeouts")
     @classmethod

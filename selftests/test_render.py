@@ -274,6 +274,25 @@ def test_kubeadm_timeouts_from_the_plan_reach_init_and_join(tmp_path):
     assert kubeadm_timeout_s(slow) == 600 + 300 + 3600
 
 
+def test_leader_election_from_the_plan_reaches_the_controller_manager_and_the_scheduler(raw, tmp_path):
+    cc = next(d for d in yaml.safe_load_all(files_of(PLAN.masters[0].name)[master.KUBEADM_CONFIG]) if d["kind"] == "ClusterConfiguration")
+    assert "controllerManager" not in cc and "scheduler" not in cc  # their defaults
+    raw["kubernetes"]["leader_election"] = {"lease_duration_s": 75, "renew_deadline_s": 50, "retry_period_s": 10}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    slow = topology.load(tmp_path / "plan.yaml")
+    config = next(f.content for f in roles.files_for(slow, slow.masters[0], Secrets.generate()) if f.path == master.KUBEADM_CONFIG)
+    cc = next(d for d in yaml.safe_load_all(config) if d["kind"] == "ClusterConfiguration")
+    want = [{"name": "leader-elect-lease-duration", "value": "75s"}, {"name": "leader-elect-renew-deadline", "value": "50s"},
+            {"name": "leader-elect-retry-period", "value": "10s"}]
+    assert cc["controllerManager"]["extraArgs"] == cc["scheduler"]["extraArgs"] == want
+    # what the components would refuse at start is refused in the plan, by name
+    raw["kubernetes"]["leader_election"] = {"lease_duration_s": 10, "renew_deadline_s": 50, "retry_period_s": 2}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PlanError) as caught:
+        topology.load(tmp_path / "plan.yaml")
+    assert caught.value.path.startswith("kubernetes.leader_election") and "renew_deadline_s < lease_duration_s" in str(caught.value)
+
+
 @pytest.mark.parametrize(("timeouts", "path"), [({"kubernetesApiCall": "5m"}, "kubernetes.kubeadm_timeouts.kubernetesApiCall"),
                                                 ({"discovery": "five minutes"}, "kubernetes.kubeadm_timeouts")])
 def test_a_bad_kubeadm_timeout_is_refused_naming_it(raw, tmp_path, timeouts, path):

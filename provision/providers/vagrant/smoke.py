@@ -49,6 +49,10 @@ EMULATION_SLOWDOWN = 5
 #: kubeadm's defaults (v1beta4), to be multiplied.
 KUBEADM_TIMEOUTS_S = {"controlPlaneComponentHealthCheck": 240, "kubeletHealthCheck": 240, "kubernetesAPICall": 60,
                       "etcdAPICall": 120, "tlsBootstrap": 300, "discovery": 300}
+#: The controller manager's and scheduler's defaults, to be multiplied: under emulation their
+#: lease renewals outlived the 10 s deadline and both exited before any DaemonSet pod (flannel)
+#: was made (run 5, 2026-12-05).
+LEADER_ELECTION_S = {"lease_duration_s": 15, "renew_deadline_s": 10, "retry_period_s": 2}
 #: The conformance tests of the five hosts and their cluster.
 TESTS = ("tests/test_hosts.py", "tests/test_network.py", "tests/test_loadbalancer.py", "tests/test_etcd.py",
          "tests/test_kubernetes.py")
@@ -69,6 +73,7 @@ def smoke_plan_data(raw: dict) -> dict:
         spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
     data["vagrant"]["box"] = BOX_NAME
     data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
+    data["kubernetes"]["leader_election"] = {k: v * EMULATION_SLOWDOWN for k, v in LEADER_ELECTION_S.items()}
     return data
 
 
