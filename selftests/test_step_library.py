@@ -13,6 +13,8 @@ import pytest
 from provision import topology
 from provision.errors import ProviderError
 from provision.providers.base import Result
+from provision.steps.cluster import kubectl_until
+from provision.waiting import until
 from selftests.conftest import ContractOnly, tool_on_path
 
 ROOT = Path(__file__).resolve().parents[1] / "provision"
@@ -201,3 +203,33 @@ def test_a_step_that_stops_names_itself_the_host_and_the_way_on():
     assert text.startswith("step 'kubernetes: kubeadm init, joins through the VIP' stopped after")
     assert "kube-mast01: kubeadm init failed" in text and "run `up` again" in text
     assert caught.value.exit_status == ProviderError.exit_status
+
+
+class _SlowApi:
+    """A first master whose kubectl fails ``failures`` times with ``words``, then succeeds."""
+
+    def __init__(self, failures: int, words: str) -> None:
+        self.plan = topology.load()
+        self.failures, self.words, self.calls = failures, words, 0
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        self.calls += 1
+        if self.calls <= self.failures:
+            return Result(1, "", self.words)
+        return Result(0, "applied\n", "")
+
+    def wait_for(self, what, check, timeout, interval=0.2):
+        return until(check, 5, what, 0.01)
+
+
+def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wrong_request():
+    slow = _SlowApi(2, 'Get "https://192.168.4.20:6443/openapi/v2?timeout=32s": net/http: TLS handshake timeout')
+    assert kubectl_until(slow, "kubectl apply demo", "apply", "-f", "demo.yaml").stdout == "applied\n"
+    assert slow.calls == 3
+    wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
+    with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
+        kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")
+    assert wrong.calls == 1
+    away = _SlowApi(10**6, "dial tcp 192.168.4.20:6443: connect: connection refused")
+    with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused"):
+        kubectl_until(away, "kubectl apply demo", "apply", "-f", "demo.yaml")

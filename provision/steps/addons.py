@@ -11,7 +11,7 @@ from provision.errors import ProviderError
 from provision.kube.artifacts import Artifacts
 from provision.roles import addons
 from provision.steps import must
-from provision.steps.cluster import kubectl
+from provision.steps.cluster import kubectl, kubectl_until
 
 ADDONS_DIR = "/etc/kubernetes/addons"
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
@@ -30,7 +30,7 @@ def apply_manifest(p, name: str, text: str, server_side: bool = False) -> None:
     # creates does not exist yet): apply either way, it says what is wrong.
     if kubectl(p, "diff", *side, "-f", path, timeout=60).rc == 0:
         return
-    must(kubectl(p, "apply", *side, "-f", path, timeout=120), f"kubectl apply {name}")
+    kubectl_until(p, f"kubectl apply {name}", "apply", *side, "-f", path)
     p.changed(f"cluster: applied {name}")
 
 

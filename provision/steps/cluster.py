@@ -8,6 +8,7 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+from provision.errors import ProviderError
 from provision.kubeclient import ADMIN_CONF
 from provision.roles.kubernetes import join_config
 from provision.roles.master import KUBEADM_CONFIG
@@ -38,6 +39,35 @@ def kubeadm_timeout_s(plan) -> float:
 def kubectl(p, *args: str, timeout: float = 30, input: str | None = None):
     """kubectl as the cluster's admin, on the first master."""
     return p.run(p.plan.masters[0].name, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], timeout=timeout, input=input)
+
+
+#: kubectl's words for an API that is slow or away for a moment (an API server under load,
+#: the VIP moving), not for a request that is wrong: such a request is sent again.
+TRANSIENT = ("TLS handshake timeout", "i/o timeout", "connection refused", "connection reset by peer", ": EOF",
+             "context deadline exceeded", "Client.Timeout exceeded", "the server is currently unable to handle the request",
+             "etcdserver: request timed out", "http2: client connection lost")
+#: How long a request is sent again while the API is away, before the step stops.
+RETRY_S = 120
+
+
+def kubectl_until(p, what: str, *args: str, timeout: float = 120, input: str | None = None):
+    """kubectl until it succeeds while its failures are the API's being away for a moment
+    (TRANSIENT); any other failure stops at once, with kubectl's words."""
+    last: list[str] = []
+
+    def attempt():
+        res = kubectl(p, *args, timeout=timeout, input=input)
+        words = (res.stderr or res.stdout).strip()
+        if res.ok or not any(t in words for t in TRANSIENT):
+            return res  # done, or a failure that asking again cannot mend
+        last[:] = [words]
+        return None
+
+    try:
+        res = p.wait_for(f"{what} (the API answering)", attempt, RETRY_S, interval=2)
+    except ProviderError as exc:
+        raise ProviderError(f"{exc}; kubectl said last: {last[0][-800:] if last else '-'}") from None
+    return must(res, what)
 
 
 def _preflight(p) -> list[str]:

@@ -12,7 +12,7 @@ from provision.roles import addons, gluster
 from provision.secrets import Secrets
 from provision.steps import must, units_running
 from provision.steps.addons import apply_manifest, rolled_out
-from provision.steps.cluster import kubectl
+from provision.steps.cluster import kubectl, kubectl_until
 from provision.steps.kubernetes import deliver, link
 from provision.topology import Host
 
@@ -55,7 +55,7 @@ def apply(p, art: Artifacts, secrets: Secrets) -> None:
     plan = p.plan
     apply_manifest(p, "gluster-csi-rbac", gluster.csi_rbac(plan))
     # the volume service's credentials: from stdin, never on a node's disk
-    must(kubectl(p, "apply", "-f", "-", input=gluster.csi_credentials(plan, secrets), timeout=60), "the volume service's credentials")
+    kubectl_until(p, "the volume service's credentials", "apply", "-f", "-", input=gluster.csi_credentials(plan, secrets))
     token = sidecar_token(p)
     ca = base64.b64encode(must(p.run(plan.masters[0].name, ["cat", CA]), "the cluster's CA").stdout.encode()).decode()
     kubeconfig = gluster.csi_kubeconfig(plan, token, ca)
