@@ -146,3 +146,14 @@ def test_build_progress_lines_say_done_total_elapsed_and_the_last_builds_time():
     first = BuildProgress("etcd", 10, None, said.append, clock=lambda: now[0])
     first.line("go.etcd.io/etcd")
     assert said[-1] == "  etcd: 1/10 packages (10%), 0m00s"  # no estimate without an earlier build
+
+
+def test_several_main_packages_are_one_build_that_go_names() -> None:
+    # what the lab builds passes (import), and both ways go could misname a binary are refused
+    assert len(binaries.KUBERNETES.binaries()) == 7 and binaries.KUBERNETES.binaries()[0] == "kubeadm"
+    with pytest.raises(ValueError, match="rename none"):
+        binaries.Component("x", "example.com/x", ("example.com/x/cmd/a", "example.com/x/cmd/b"), outputs={"example.com/x/cmd/a": "c"})
+    with pytest.raises(ValueError, match="major version"):
+        binaries.Component("x", "example.com/x", ("example.com/x/cmd/a", "example.com/x/v3"))
+    one = binaries.Component("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",), outputs={"go.etcd.io/etcd/server/v3": "etcd"})
+    assert one.binaries() == ["etcd"]  # a single package may be renamed

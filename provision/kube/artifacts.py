@@ -36,8 +36,10 @@ def kubeadm_images(kubeadm: Path, kubeadm_config: str) -> list[str]:
     return res.stdout.split()
 
 
-def prepare(kubeadm_config: str, base_root: Path, log: Callable[[str], None] = print) -> Artifacts:
-    bins = binaries.build_all(log)
+def prepare(kubeadm_config: str, base_root: Path, bins: dict[str, Path] | None = None,
+            log: Callable[[str], None] = print) -> Artifacts:
+    """The images and CRDs from the binaries (``bins``: already built, else built now)."""
+    bins = bins if bins is not None else binaries.build_all(log)
     wanted = images.control_plane_images(kubeadm_images(bins["kubernetes"] / "kubeadm", kubeadm_config))
     wanted += images.addon_images()
     return Artifacts(bins, images.ensure(wanted, base_root, log), tuple(wanted), crds.metallb_crds(log))

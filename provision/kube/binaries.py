@@ -71,6 +71,15 @@ class Component:
     outputs: dict[str, str] = field(default_factory=dict)  # package -> binary name, when not the last path element
     cgo: bool = False  # linked statically all the same: the images carry no C library for it
 
+    def __post_init__(self) -> None:
+        # Several main packages are built at once and go names their binaries: no renaming,
+        # and none may end in a major version (go would drop it).
+        if len(self.packages) > 1:
+            majors = [p for p in self.packages if re.fullmatch(r"v\d+", p.rstrip("/").rsplit("/", 1)[-1])]
+            if self.outputs or majors:
+                raise ValueError(f"component {self.name}: several main packages take go's names; "
+                                 f"rename none (outputs {self.outputs}) and end none in a major version ({majors})")
+
     @property
     def version(self) -> str:
         return pinned(self.name, self.module) if self.module else "v0-ours"
@@ -197,14 +206,16 @@ def _timings() -> dict[str, float]:
         return {}
 
 
-def _go_build(flags: list[str], out: Path, pkg: str, cwd: Path, cgo: bool, label: str, log: Callable[[str], None]) -> None:
+def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool, label: str, log: Callable[[str], None]) -> None:
     """`go build -v` with its progress: the packages it will compile are known beforehand
-    (`go list` of the stale ones, with the same flags)."""
+    (`go list` of the stale ones, with the same flags). Several main packages go in one
+    build, ``out`` then a directory ending in "/": go links them in parallel with the
+    compiles, where one build per binary linked each alone on one core."""
     log(f"  {label}: listing the packages to compile (the first time, this downloads the modules)")
-    stale = _go(["list", "-deps", *flags, "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", pkg], cwd, cgo=cgo).split()
+    stale = _go(["list", "-deps", *flags, "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", *pkgs], cwd, cgo=cgo).split()
     progress = BuildProgress(label, len(stale), _timings().get(label), log)
     log(f"  {label}: {len(stale)} packages to compile")
-    proc = subprocess.Popen([go_binary(), "build", "-v", *flags, "-o", str(out), pkg], cwd=cwd, env=_go_env(cgo),
+    proc = subprocess.Popen([go_binary(), "build", "-v", *flags, "-o", out, *pkgs], cwd=cwd, env=_go_env(cgo),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(3600, proc.kill)  # bounded, even when it prints nothing
     watchdog.start()
@@ -218,7 +229,7 @@ def _go_build(flags: list[str], out: Path, pkg: str, cwd: Path, cgo: bool, label
     finally:
         watchdog.cancel()
     if code != 0:
-        raise ProviderError(f"`go build {pkg}` in {cwd.name} failed ({code}): {''.join(tail).strip()[-1500:]}")
+        raise ProviderError(f"`go build {' '.join(pkgs)}` in {cwd.name} failed ({code}): {''.join(tail).strip()[-1500:]}")
     timings = _timings()
     timings[label] = round(time.monotonic() - progress.start, 1)
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
@@ -250,9 +261,14 @@ def build(component: Component, log: Callable[[str], None] = print) -> Path:
     out.mkdir(parents=True)
     static = ["-linkmode=external", "-extldflags=-static"] if component.cgo else []
     ldflags = " ".join(["-s", "-w", *static, *component.ldflags(component.version)])
-    for pkg, name in zip(component.packages, component.binaries(), strict=True):
-        _go_build(["-trimpath", "-ldflags", ldflags], out / name, pkg, src, component.cgo,
-                  component.name if name == component.name else f"{component.name} {name}", log)
+    names = component.binaries()
+    # one main package: named as the component says; several: go names each after its path
+    dest = str(out / names[0]) if len(names) == 1 else f"{out}/"
+    _go_build(["-trimpath", "-ldflags", ldflags], dest, list(component.packages), src, component.cgo, component.name, log)
+    missing = [n for n in names if not (out / n).is_file()]
+    if missing:
+        raise ProviderError(f"{component.name}: go build made no {', '.join(missing)} (go names a binary after its "
+                            "package's last path element that is not a major version; only one main package can be renamed)")
     shutil.rmtree(src)
     (remove / "built.txt").write_text(f"{component.version} in {time.monotonic() - start:.1f} s\n")
     remove.rename(target)
