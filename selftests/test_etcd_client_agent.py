@@ -68,7 +68,8 @@ def test_a_stopped_client_prints_the_operation_under_way(tls, silent_member, tmp
         until(lambda: held, op_timeout / 2, "the client's first connection")
         stopped = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=op_timeout + 5) == 0, proc.stderr.read()
+        # bounded well short of the run's 60 s (a loaded 2-core machine takes seconds to start it)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
         took = time.monotonic() - stopped
     finally:
         if proc.poll() is None:
@@ -78,4 +79,4 @@ def test_a_stopped_client_prints_the_operation_under_way(tls, silent_member, tmp
     assert lines and lines[0]["kind"] == "write" and lines[0]["value"] == 1, lines
     assert lines[0]["outcome"] == "timeout", "the operation under way at the stop was not printed"
     # it ended with that operation, not after the run's 60 s
-    assert took < op_timeout + 2
+    assert took < 30
