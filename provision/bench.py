@@ -1,5 +1,7 @@
 """`tox -e bench`: measure the build (cold and cached), the local lab's warm `up` (hosts
-and Kubernetes), `down`, and its memory.
+and Kubernetes), `verify` on it (median of 3), the chaos suite (`--chaos`), `down`, and its
+memory. With `--cold`, a cold `tox -e provision,verify` is the cold build, the up and the
+first verify added up: what `provision` (build, then up) and `verify` run.
 
 Figures go to reports/bench.json; nothing here asserts a bound (performance is measured)."""
 
@@ -7,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +24,20 @@ from provision.system import remove_tree
 from provision.version import version
 
 REPORT = Path("reports") / "bench.json"
+ROOT = Path(__file__).resolve().parents[1]
+#: verify is cheap: its figure is the median of this many runs
+VERIFY_RUNS = 3
+
+
+def suite(*argv: str) -> float:
+    """Seconds one pytest run of the repository's suites took; a failed run is no figure."""
+    start = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "pytest", *argv, "-q", "-p", "no:cacheprovider", "-o", "addopts="],
+                         cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    took = round(time.monotonic() - start, 2)
+    if res.returncode != 0:
+        raise SystemExit(f"bench: `pytest {' '.join(argv)}` failed, so its time is no figure:\n{res.stdout[-2000:]}")
+    return took
 
 
 def lab_memory_mib(p: LocalProvider) -> dict[str, float]:
@@ -59,6 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m provision.bench")
     ap.add_argument("--cold", action="store_true",
                     help="also remove the cached base image, Kubernetes binaries, images and Go caches, and measure a cold build")
+    ap.add_argument("--chaos", action="store_true", help="also time the chaos suite on the warm lab (about a quarter of an hour)")
     args = ap.parse_args()
     p = LocalProvider(topology.load())
     figures: dict[str, object] = {"underhood": version()}
@@ -71,6 +91,13 @@ def main() -> None:
     figures["cached_build_s"] = timed(lambda: Pipeline(p).build())
     figures["warm_up_s"] = timed(p.up)
     figures["warm_up_steps_s"] = json.loads((p.state / "last-up.json").read_text())["steps"]
+    runs = [suite("tests", "-n", "auto") for _ in range(VERIFY_RUNS)]
+    figures["verify_runs_s"] = runs
+    figures["verify_s"] = statistics.median(runs)
+    if args.cold:
+        figures["cold_provision_verify_s"] = round(figures["cold_build_s"] + figures["warm_up_s"] + runs[0], 2)
+    if args.chaos:
+        figures["chaos_s"] = suite("chaos", "-p", "no:xdist")
     mem = lab_memory_mib(p)
     figures["lab_memory_mib"] = round(sum(mem.values()), 1)
     figures["memory_per_host_mib"] = mem
