@@ -125,11 +125,18 @@ def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
 def apply(p, secrets: Secrets) -> None:
     init(p)
     pinned = ca_hash(p)
-    # One control-plane member at a time: each adds an etcd member.
-    for m in p.plan.masters[1:]:
-        join(p, m, secrets, pinned)
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda w: join(p, w, secrets, pinned), p.plan.workers))
+
+    def masters() -> None:
+        # One control-plane member at a time: each adds an etcd member.
+        for m in p.plan.masters[1:]:
+            join(p, m, secrets, pinned)
+
+    # The workers need only the first master behind the VIP: they join while the other
+    # masters do (kubeadm's worker join waits and retries through a member being added).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [pool.submit(masters), *(pool.submit(join, p, w, secrets, pinned) for w in p.plan.workers)]
+        for job in jobs:
+            job.result()
     names = {h.name for h in (*p.plan.masters, *p.plan.workers)}
 
     def registered() -> bool:
