@@ -37,6 +37,10 @@ def suite(*argv: str) -> float:
     took = round(time.monotonic() - start, 2)
     if res.returncode != 0:
         raise SystemExit(f"bench: `pytest {' '.join(argv)}` failed, so its time is no figure:\n{res.stdout[-2000:]}")
+    # where the time went: pytest's slowest phases (--durations in argv)
+    _, _, slowest = res.stdout.partition("slowest")
+    if slowest:
+        print("slowest" + slowest.split("\n\n")[0] if "\n\n" in slowest else "slowest" + slowest[:3000])
     return took
 
 
@@ -91,13 +95,13 @@ def main() -> None:
     figures["cached_build_s"] = timed(lambda: Pipeline(p).build())
     figures["warm_up_s"] = timed(p.up)
     figures["warm_up_steps_s"] = json.loads((p.state / "last-up.json").read_text())["steps"]
-    runs = [suite("tests", "-n", "auto") for _ in range(VERIFY_RUNS)]
+    runs = [suite("tests", "-n", "auto", "--durations=10") for _ in range(VERIFY_RUNS)]
     figures["verify_runs_s"] = runs
     figures["verify_s"] = statistics.median(runs)
     if args.cold:
         figures["cold_provision_verify_s"] = round(figures["cold_build_s"] + figures["warm_up_s"] + runs[0], 2)
     if args.chaos:
-        figures["chaos_s"] = suite("chaos", "-p", "no:xdist")
+        figures["chaos_s"] = suite("chaos", "-p", "no:xdist", "--durations=0", "--durations-min=5")
     mem = lab_memory_mib(p)
     figures["lab_memory_mib"] = round(sum(mem.values()), 1)
     figures["memory_per_host_mib"] = mem
