@@ -58,9 +58,26 @@ class LocalSshProvider(LocalProvider):
             self.changed(f"{c.hostname}: booted bare")
         for c in todo:
             c.attach_links()
+
+        def ready(h: Host) -> None:
+            # sshd listening first, seen from this machine in the host's namespace: each ssh
+            # attempt starts a Python ProxyCommand, and thirteen hosts retrying that twice a
+            # second kept a loaded 2-core machine too busy for their sshd to start (a CI-like
+            # run timed out so). Then one ssh, which proves the key.
+            self.wait_for(f"sshd listening on {h.name}", lambda: self.sshd_listening(h), SSH_READY_S, 0.5)
+            self.wait_for(f"{h.name} answering over ssh", lambda: self.run(h.name, ["true"], timeout=15).ok, SSH_READY_S, 2)
+
         with ThreadPoolExecutor(max_workers=len(hosts) or 1) as pool:
-            list(pool.map(lambda h: self.wait_for(f"{h.name} answering over ssh",
-                                                  lambda: self.run(h.name, ["true"], timeout=15).ok, SSH_READY_S, 0.5), hosts))
+            list(pool.map(ready, hosts))
+
+    def sshd_listening(self, host: Host) -> bool:
+        """Something listens on port 22 in the host's network namespace (this machine's ss)."""
+        leader = self.container(host).leader()
+        if leader is None:
+            return False
+        res = subprocess.run(["nsenter", "-t", str(leader), "-n", "--", "ss", "-Hltn", "sport = :22"],
+                             capture_output=True, text=True, timeout=10, check=False)
+        return res.returncode == 0 and bool(res.stdout.strip())
 
     def down(self) -> None:
         other = self.built_by()
