@@ -25,6 +25,8 @@ from provision.topology import etcd_fault_tolerance
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
 ROOT = Path(__file__).resolve().parents[1]
+#: The audit's conformance run, as labcheck bounds its own.
+VERIFY_TIMEOUT_S = 900
 
 
 def gluster_whole(lab, volumes: list[str]) -> bool:
@@ -157,7 +159,12 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
         if wrote_through:
             claim(request, claimed, "STO-06")
     inventory = pytestconfig.getoption("--inventory")
-    argv = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--provider", lab.name]
+    # in parallel, as `verify` runs it (one at a time it outlasted 600 s on a loaded CI-like machine)
+    argv = [sys.executable, "-m", "pytest", "tests", "-q", "-n", "2", "-p", "no:cacheprovider", "-o", "addopts=", "--provider", lab.name]
     argv += ["--inventory", inventory] if inventory else []
-    verify = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    try:
+        verify = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        pytest.fail(f"conformance after chaos (seed {seed}) still running after {VERIFY_TIMEOUT_S} s; so far:\n{out[-3000:]}")
     assert verify.returncode == 0, f"conformance after chaos (seed {seed}):\n{verify.stdout[-3000:]}"
