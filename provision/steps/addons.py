@@ -90,16 +90,12 @@ def rolled_out(p, namespace: str, deployment: str) -> bool:
 
 
 def metallb(p, art: Artifacts) -> None:
-    """MetalLB's CRDs (ours, generated), its controller and speakers; the pool comes once the
-    controller runs (metallb_pool): its webhook checks the pool."""
+    """MetalLB's CRDs (ours, generated), its controller and speakers, then the plan's pool."""
     apply_manifest(p, "metallb-crds", art.metallb_crds.read_text(), server_side=True)
     p.wait_for("MetalLB's CRDs established", lambda: kubectl(
         p, "wait", "--for=condition=Established", *METALLB_CRDS, "--timeout=5s", timeout=20).ok, 60, interval=1)
     apply_manifest(p, "metallb-system", addons.metallb_system(p.plan, art.image("metallb-controller").ref,
                                                               art.image("metallb-speaker").ref))
-
-
-def metallb_pool(p) -> None:
     p.wait_for("the MetalLB controller", lambda: rolled_out(p, "metallb-system", "controller"), 180, interval=1)
     apply_manifest(p, "metallb-pool", addons.metallb(p.plan))
 
@@ -121,14 +117,12 @@ def not_ready_why(p) -> str:
 
 def apply(p, art: Artifacts) -> None:
     apply_manifest(p, "flannel", addons.flannel(p.plan, art.image("flannel").ref))
-    # Objects only, while the pod network comes up: their pods wait for Ready nodes.
-    patch_coredns(p)
-    apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
-    metallb(p, art)
     try:
         p.wait_for("every node Ready (pod network up)", lambda: nodes_ready(p), 180, interval=1)
     except ProviderError as e:
         raise ProviderError(f"{e}\n{not_ready_why(p)}") from None
-    metallb_pool(p)
+    patch_coredns(p)
+    apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
+    metallb(p, art)
     p.wait_for("CoreDNS on the masters", lambda: rolled_out(p, "kube-system", "coredns"), 180, interval=1)
     p.wait_for("the demo application", lambda: rolled_out(p, "demo", "demo"), 180, interval=1)
