@@ -66,8 +66,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
         resumed = next(x for x in samples if x["t"] > gone and x["result"] == "ok")
         record("STO-06 write stall with a node down", resumed["t"] + resumed["ms"] / 1000 - fault, budget["gluster_write_stall"])
         if claim:
-            acked = lab.wait_for("the claim's writer going on with one node down",
-                                 lambda: [a for a in records.acks_since(lab, gone) or [] if a.t > gone],
+            acked = lab.wait_for("the claim's writer going on with one node down", lambda: records.acks_after(lab, gone),
                                  limits.gluster_ping_s + 30, interval=0.5)
             record("STO-06 claim write stall with a node down", acked[0].t - fault, budget["gluster_write_stall"])
         # Down past the client's network.ping-timeout: writes acknowledged after it cannot be
@@ -77,7 +76,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
                         "writes going on past network.ping-timeout")
         if claim:
             lab.wait_for("the claim's writer going on past network.ping-timeout",
-                         lambda: [a for a in records.acks_since(lab, past) or [] if a.t > past], g.ping_timeout_s + 30, interval=0.5)
+                         lambda: records.acks_after(lab, past), g.ping_timeout_s + 30, interval=0.5)
         assert not lab.running(victim), f"{victim} is running again: the writes were not made with it down"
         read = t.run(f"tail -n 1 {MOUNT}/{FILE}")
         assert read.rc == 0 and read.stdout.strip(), "the volume is not readable with one node down"
@@ -113,5 +112,4 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
         assert acked_claim, "the claim's writer acknowledged nothing over the scenario"
         tl.figures["claim_records_acked"] = len(acked_claim)
         missing = records.lost(lab, claim, (a.record for a in acked_claim))
-        assert not missing, f"acknowledged records missing from bricks of {claim}: " + "; ".join(
-            f"{node}: {len(m)}, first {m[0]!r}" for node, m in missing.items())
+        assert not missing, f"acknowledged records missing from bricks of {claim}: {records.described(missing)}"

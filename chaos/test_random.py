@@ -125,7 +125,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
                 # the log comes through the API, whose VIP may have to move first
                 past = gone + limits.gluster_ping_s
                 lab.wait_for("the claim's writer going on past network.ping-timeout with a Gluster node down",
-                             lambda p=past: any(a.t > p for a in records.acks_since(lab, p) or []),
+                             lambda p=past: records.acks_after(lab, p),
                              limits.vip_failover_s + limits.gluster_ping_s + 30, interval=0.5)
                 wrote_through.append(rnd)
             tl.event(f"round {rnd}: served through the faults")
@@ -154,8 +154,8 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
         assert acked, "the claim's writer acknowledged nothing over the scenario"
         tl.probes["claim writer"] = records.samples_since(lab, written) or []
         missing = records.lost(lab, claim_volume, (a.record for a in acked))
-        assert not missing, f"records acknowledged by the claim's writer missing from bricks of {claim_volume} (seed {seed}): " + \
-            "; ".join(f"{node}: {len(m)}, first {m[0]!r}" for node, m in missing.items())
+        assert not missing, (f"records acknowledged by the claim's writer missing from bricks of {claim_volume} "
+                             f"(seed {seed}): {records.described(missing)}")
         if wrote_through:
             claim(request, claimed, "STO-06")
     inventory = pytestconfig.getoption("--inventory")

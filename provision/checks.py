@@ -12,6 +12,7 @@ import ipaddress
 import json
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 from provision.topology import Plan
 
@@ -199,6 +200,17 @@ def gluster_option(output: str, key: str) -> str | None:
         if len(words) >= 2 and words[0] == key:
             return words[1]
     return None
+
+
+def gluster_options_differ(get: Callable[[str, str], str], volume: str, options: dict[str, str]) -> list[str]:
+    """How ``volume`` ("all": the pool) differs from ``options``; ``get(volume, key)`` is the
+    output of `gluster volume get VOLUME KEY` on a node."""
+    wrong = []
+    for key, want in options.items():
+        got = gluster_option(get(volume, key), key)
+        if got != want:
+            wrong.append(f"{volume} {key} is {got}, the plan says {want}")
+    return wrong
 
 
 def nslookup_addresses(output: str, name: str) -> list[str]:

@@ -60,6 +60,12 @@ def acks_since(lab, since: float) -> list[Ack] | None:
     return [a for a in parse(log)[0] if a.t >= since]
 
 
+def acks_after(lab, t: float) -> list[Ack]:
+    """Records acknowledged strictly after ``t``; none while the log cannot be read (a wait
+    goes on asking)."""
+    return [a for a in acks_since(lab, t) or [] if a.t > t]
+
+
 def samples_since(lab, since: float) -> list[dict] | None:
     """The writer's records from ``since`` on as a timeline's probe samples (t, result); None
     while the log cannot be read."""
@@ -110,3 +116,8 @@ def lost(lab, name: str, acked: Iterable[str]) -> dict[str, list[str]]:
         if missing:
             out[node] = missing
     return out
+
+
+def described(missing: dict[str, list[str]]) -> str:
+    """What lost() found, per brick: how many records and the first."""
+    return "; ".join(f"{node}: {len(m)}, first {m[0]!r}" for node, m in missing.items())

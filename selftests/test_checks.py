@@ -108,6 +108,18 @@ def test_a_gluster_option_is_read_without_its_default_mark():
     assert checks.gluster_option("volume get: failed: Volume gv9 does not exist\n", "network.ping-timeout") is None
 
 
+def test_gluster_options_that_differ_from_the_plan_are_named():
+    shown = {("all", "cluster.brick-multiplex"): "cluster.brick-multiplex  disable (DEFAULT)\n",
+             (PLAN.gluster.volume, "network.ping-timeout"): f"network.ping-timeout  {PLAN.gluster.ping_timeout_s}\n"}
+
+    def get(volume: str, key: str) -> str:
+        return shown[(volume, key)]
+
+    assert checks.gluster_options_differ(get, "all", {"cluster.brick-multiplex": "disable"}) == []
+    assert checks.gluster_options_differ(get, PLAN.gluster.volume, {"network.ping-timeout": "42"}) == [
+        f"{PLAN.gluster.volume} network.ping-timeout is {PLAN.gluster.ping_timeout_s}, the plan says 42"]
+
+
 @pytest.mark.parametrize(
     "edit, expect",
     [

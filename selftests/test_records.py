@@ -14,6 +14,8 @@ from provision.providers.base import Result
 from provision.roles import addons
 
 PLAN = topology.load()
+#: The brick of claim volume pvc-1, where the volume service puts it
+BRICK = f"{PLAN.gluster.volume_service.brick_root}/pvc-1/brick"
 
 
 def _writer_script(path: str, count: int) -> str:
@@ -57,10 +59,10 @@ class _Lab:
 
     def run(self, host, argv, timeout=60):
         if argv[:3] == ["gluster", "volume", "info"]:
-            xml = "".join(f"<brick><name>{PLAN.fqdn(g)}:/data/glusterfs/pvc-1/brick</name></brick>" for g in PLAN.glusters)
+            xml = "".join(f"<brick><name>{PLAN.fqdn(g)}:{BRICK}</name></brick>" for g in PLAN.glusters)
             return Result(0, f"<cliOutput><volInfo><volumes><volume>{xml}</volume></volumes></volInfo></cliOutput>", "")
         if argv[0] == "cat":
-            assert argv[1] == f"/data/glusterfs/pvc-1/brick/{addons.RECORDS_FILE}"
+            assert argv[1] == f"{BRICK}/{addons.RECORDS_FILE}"
             return Result(0, self.bricks[host], "")
         raise AssertionError(argv)
 
@@ -71,3 +73,15 @@ def test_a_record_missing_from_one_brick_is_named_with_that_brick():
     assert records.lost(whole, "pvc-1", ["w 1 1", "w 1 3"]) == {}
     short = _Lab({**whole.bricks, PLAN.glusters[-1].name: "w 1 1\nw 1 2\nw 1 3"[:-6]})  # the last record cut off
     assert records.lost(short, "pvc-1", ["w 1 1", "w 1 3"]) == {PLAN.glusters[-1].name: ["w 1 3"]}
+
+
+def test_acks_after_are_strictly_later_and_none_while_the_log_is_unread(monkeypatch):
+    log = ("2026-12-05T02:03:04.000000000Z ok w 1 1\n"
+           "2026-12-05T02:03:05.000000000Z ok w 1 2\n")
+    t = records.parse(log)[0][0].t
+    monkeypatch.setattr(records, "log_since", lambda lab, since: log)
+    assert [a.record for a in records.acks_after(None, t)] == ["w 1 2"]  # not the one at t itself
+    monkeypatch.setattr(records, "log_since", lambda lab, since: None)
+    assert records.acks_after(None, t) == []
+    node = PLAN.glusters[-1].name
+    assert records.described({node: ["w 1 3", "w 1 4"]}) == f"{node}: 2, first 'w 1 3'"

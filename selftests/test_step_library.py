@@ -223,13 +223,14 @@ class _SlowApi:
 
 
 def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wrong_request():
-    slow = _SlowApi(2, 'Get "https://192.168.4.20:6443/openapi/v2?timeout=32s": net/http: TLS handshake timeout')
+    vip = topology.load().vip
+    slow = _SlowApi(2, f'Get "https://{vip.address}:{vip.port}/openapi/v2?timeout=32s": net/http: TLS handshake timeout')
     assert kubectl_until(slow, "kubectl apply demo", "apply", "-f", "demo.yaml").stdout == "applied\n"
     assert slow.calls == 3
     wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
     with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
         kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")
     assert wrong.calls == 1
-    away = _SlowApi(10**6, "dial tcp 192.168.4.20:6443: connect: connection refused")
+    away = _SlowApi(10**6, f"dial tcp {vip.address}:{vip.port}: connect: connection refused")
     with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused"):
         kubectl_until(away, "kubectl apply demo", "apply", "-f", "demo.yaml")

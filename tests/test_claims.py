@@ -163,9 +163,8 @@ def test_a_claim_is_a_replicated_volume_whose_data_outlives_its_pod(storage_clas
     assert vol.findtext("typeStr") == "Replicate" and len(bricks) == 3, f"STO-04: {name} is {vol.findtext('typeStr')} with {bricks}"
     assert len({b.split(":")[0] for b in bricks}) == 3, f"STO-04: the bricks of {name} are not on 3 distinct nodes: {bricks}"
     g = host(lab.plan.glusters[0].name)
-    for key, want in volume_options(lab.plan).items():
-        got = checks.gluster_option(g.check_output(f"gluster volume get {name} {key}"), key)
-        assert got == want, f"STO-04: {name} has {key} {got}, the plan says {want}"
+    wrong = checks.gluster_options_differ(lambda v, key: g.check_output(f"gluster volume get {v} {key}"), name, volume_options(lab.plan))
+    assert not wrong, "STO-04: " + "; ".join(wrong)
     first, second = lab.plan.workers[0].name, lab.plan.workers[-1].name
     token = secrets.token_hex(8)
     writer = pod_on(core, lab, ns, "writer", first, "data")

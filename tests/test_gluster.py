@@ -35,12 +35,12 @@ def test_the_plans_gluster_settings_hold(plan, host, lab):
     """The pool's and the volume's options are the plan's (network.ping-timeout bounds the
     write stall STO-06 measures; cluster.brick-multiplex decides what one crash takes down)."""
     node = host(plan.glusters[0].name)
-    wrong = []
-    for volume, options in (("all", cluster_options(plan)), (plan.gluster.volume, volume_options(plan))):
-        for key, want in options.items():
-            got = checks.gluster_option(node.check_output(f"gluster volume get {volume} {key}"), key)
-            if got != want:
-                wrong.append(f"{volume} {key} is {got}, the plan says {want}")
+
+    def get(volume: str, key: str) -> str:
+        return node.check_output(f"gluster volume get {volume} {key}")
+
+    wrong = [*checks.gluster_options_differ(get, "all", cluster_options(plan)),
+             *checks.gluster_options_differ(get, plan.gluster.volume, volume_options(plan))]
     assert not wrong, "STO-04: " + "; ".join(wrong)
 
 
