@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from provision import baseimage
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.providers.base import HostState, OutsideTarget, Provider, Result
-from provision.providers.local import limits
+from provision.providers.local import limits, sshproxy
 from provision.providers.local.container import Bind, Container, Link
 from provision.providers.local.outside import OUTSIDE_ADDRESS, OUTSIDE_NET, WAN_ADDRESS, Outside
 from provision.roles.network import Uplink
@@ -213,16 +214,14 @@ class LocalProvider(Provider):
     def ssh_config(self) -> str:
         """`vagrant ssh-config` format. The ProxyCommand enters the host's network namespace,
         so nothing in this machine's own namespace ever addresses a lab address."""
-        import sys
-
-        root = Path(__file__).resolve().parents[3]
         blocks = []
         for h in self.plan.hosts:
+            c = self.container(h)
             blocks.append(
                 f"Host {h.name}\n  HostName {h.name}\n  User root\n  Port 22\n  UserKnownHostsFile /dev/null\n"
                 f"  StrictHostKeyChecking no\n  PasswordAuthentication no\n  IdentityFile {self.ssh_key()}\n"
                 f"  IdentitiesOnly yes\n  LogLevel FATAL\n"
-                f"  ProxyCommand env PYTHONPATH={root} {sys.executable} -m provision proxy %h\n"
+                f"  ProxyCommand {sys.executable} -I {sshproxy.__file__} {c.pidfile} {c.machine}\n"
             )
         return "\n".join(blocks)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from provision.errors import ProviderError
 from provision.providers.base import Result
+from provision.providers.local.sshproxy import init_pid, is_nspawn_of
 from provision.system import mounts_under, remove_tree, sh
 from provision.waiting import until
 
@@ -104,11 +105,7 @@ class Container:
 
     # -- lifecycle --------------------------------------------------------------------------
     def _is_ours(self, pid: int) -> bool:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return bool(argv) and argv[0].endswith(b"systemd-nspawn") and f"--machine={self.machine}".encode() in argv
+        return is_nspawn_of(pid, self.machine)
 
     def nspawn_pid(self) -> int | None:
         try:
@@ -125,16 +122,7 @@ class Container:
 
     def leader(self) -> int | None:
         pid = self.nspawn_pid()
-        if pid is None:
-            return None
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            if children:
-                return int(children[0])
-        return None
+        return None if pid is None else init_pid(pid)
 
     def running(self) -> bool:
         return self.leader() is not None
