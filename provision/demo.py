@@ -35,6 +35,9 @@ from provision.probe import Probe
 
 SPARK = "▁▂▃▄▅▆▇█"
 WINDOW_S = 30
+#: How long the claim's records are kept to measure a gap: a writer may stall for longer
+#: than the screen shows (its pod restarting on a node that came back).
+HISTORY_S = 600
 #: Characters of a sparkline: WINDOW_S of 0.2 s samples, five to a character.
 SPARK_WIDTH = 24
 #: A row is live while its last success is this recent (a probe's timeout is 1 s).
@@ -151,8 +154,16 @@ class Dashboard:
         # Its log comes through the API: while the API does not answer (the VIP moving), the
         # row says so rather than "NOT writing".
         now = time.time()
-        got = records.samples_since(self.lab, now - WINDOW_S)
-        return {} if got is None else {CLAIM: got, CLAIM_READ: now}
+        # From the last read on, however long ago: what was written while the log could not
+        # be read still shows.
+        since = max(now - HISTORY_S, min(now - WINDOW_S, self.state.get(CLAIM_READ, now) - FRESH_S))
+        got = records.samples_since(self.lab, since)
+        if got is None:
+            return {}
+        # Kept longer than the screen shows: a stall longer than the window still has its last
+        # success before the fault, and so its gap.
+        kept = [s for s in self.state.get(CLAIM, []) if now - HISTORY_S < s["t"] < since]
+        return {CLAIM: kept + got, CLAIM_READ: now}
 
     def watched(self) -> list[str]:
         """The rows whose gaps a fault measures: the probes, and the claim's writer if shown."""
@@ -167,7 +178,7 @@ class Dashboard:
         The fault's gaps share one event line, filled in as they come (three lines of events
         would not hold one per row)."""
         for name, fault_at in list(self.pending.items()):
-            samples = self.samples(name, fault_at - 5)
+            samples = self.samples(name, fault_at - HISTORY_S)
             before = [s["t"] for s in samples if s["result"] == "ok" and s["t"] < fault_at]
             after = [s["t"] for s in samples if s["result"] == "ok" and s["t"] > fault_at + 0.2]
             if before and after:

@@ -101,6 +101,26 @@ def test_the_claims_writer_stalling_and_its_gap_show(tmp_path):
     assert d.events[0].startswith(f"gaps: claim {now + 1.5 - last:.2f} s · API ") and "STO-06: poweroff" in d.events[1]
 
 
+def test_a_stall_longer_than_the_screen_still_gets_its_gap(tmp_path, monkeypatch):
+    """The writer's pod restarting on a node that came back stalls it for longer than the
+    screen's window: the gap still runs from the last record before the fault."""
+    now = time.time()
+    log = [{"t": now - 70 + i * 0.5, "result": "ok"} for i in range(21)]  # the last at now - 60
+    monkeypatch.setattr("provision.demo.records.samples_since", lambda lab, since: [s for s in log if s["t"] >= since])
+    d = dashboard(tmp_path, **{CLAIM: [], CLAIM_READ: now - 75})
+    d.state.update(d._claim())  # read then, a while ago
+    d.state[CLAIM_READ] = now - 58
+    d.fault(KEYS[-1])
+    d.pending[CLAIM] = now - 45
+    log += [{"t": now - 1, "result": "ok"}, {"t": now - 0.5, "result": "ok"}]
+    d.state.update(d._claim())
+    d.measure_gaps()
+    assert d.gaps.get(CLAIM) == pytest.approx(59), d.state[CLAIM][-3:]
+    # read again at once: nothing counted twice, nothing lost
+    d.state.update(d._claim())
+    assert len(d.state[CLAIM]) == len(log)
+
+
 def test_faults_show_in_words_not_only_colours(tmp_path):
     worker = PLAN.workers[-1].name
     d = dashboard(tmp_path, hosts={h.name: h.name != worker for h in PLAN.hosts}, etcd_ok=False, nodes={worker: False, PLAN.workers[0].name: True})
