@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from provision.checks import gluster_option
-from provision.roles.gluster import SERVICE_CONFIG, SERVICE_PROGRAM, SERVICE_UNIT, cluster_options, volume_create_args, volume_options
+from provision.roles.gluster import (
+    QUOTA_WATCH_PROGRAM,
+    QUOTA_WATCH_UNIT,
+    SERVICE_CONFIG,
+    SERVICE_PROGRAM,
+    SERVICE_UNIT,
+    cluster_options,
+    volume_create_args,
+    volume_options,
+)
 from provision.steps import must, units_running
 
 SERVICE_FILES = (SERVICE_PROGRAM, SERVICE_CONFIG, f"/etc/systemd/system/{SERVICE_UNIT}")
+QUOTA_WATCH_FILES = (QUOTA_WATCH_PROGRAM, f"/etc/systemd/system/{QUOTA_WATCH_UNIT}")
 
 
 def apply(p) -> None:
@@ -51,10 +61,12 @@ def apply(p) -> None:
 
 
 def volume_service(p) -> None:
-    """The volume service on every Gluster node (its files are the role's): restarted where
-    they changed, then each must answer, and refuse a request without credentials."""
+    """The volume service and the claim bricks' watch on every Gluster node (their files are
+    the role's): restarted where they changed; then each service must answer, and refuse a
+    request without credentials."""
     for h in p.plan.glusters:
         units_running(p, h.name, any(f"{h.name}: wrote {f}" in p.changes for f in SERVICE_FILES), SERVICE_UNIT)
+        units_running(p, h.name, any(f"{h.name}: wrote {f}" in p.changes for f in QUOTA_WATCH_FILES), QUOTA_WATCH_UNIT)
     for h in p.plan.glusters:
         p.wait_for(f"the volume service on {h.name}", lambda h=h: volume_service_answers(p, h), 30)
 

@@ -42,6 +42,8 @@ def storage_class(plan: Plan) -> str:
 SERVICE_UNIT = "gluster-volumes.service"
 SERVICE_PROGRAM = "/usr/local/lib/gluster-volumes/volume_service.py"
 SERVICE_CONFIG = "/etc/gluster-volumes/config.json"
+QUOTA_WATCH_UNIT = "gluster-quota-watch.service"
+QUOTA_WATCH_PROGRAM = "/usr/local/lib/gluster-volumes/quota_watch.py"
 
 
 def resturl(plan: Plan) -> str:
@@ -65,6 +67,8 @@ def files(plan: Plan, host: Host, secrets: Secrets) -> list[File]:
         File(SERVICE_CONFIG, json.dumps(service_config(plan, host, secrets), indent=2) + "\n", "0600"),
         File(f"/etc/systemd/system/{SERVICE_UNIT}", render("gluster", "gluster-volumes.service.j2",
                                                             program=SERVICE_PROGRAM, config=SERVICE_CONFIG)),
+        File(QUOTA_WATCH_PROGRAM, (Path(__file__).parent / "quota_watch.py").read_text(), "0755"),
+        File(f"/etc/systemd/system/{QUOTA_WATCH_UNIT}", render("gluster", "gluster-quota-watch.service.j2", program=QUOTA_WATCH_PROGRAM)),
     ]
 
 
