@@ -77,6 +77,14 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
         if claim:
             lab.wait_for("the claim's writer going on past network.ping-timeout",
                          lambda: records.acks_after(lab, past), g.ping_timeout_s + 30, interval=0.5)
+            # Stalled is allowed (up to the budget), refused is not: a write that failed with
+            # one node down means the volume lost its write quorum (a brick that cannot reach
+            # quotad counts as lost), whatever was acknowledged around it.
+            seen = lab.wait_for("the claim's writer's log", lambda: records.samples_since(lab, fault), 30, interval=0.5)
+            refused = [s["t"] - fault for s in seen if s["result"] == "failed"]
+            tl.figures["claim_refused_writes"] = len(refused)
+            assert not refused, (f"STO-06: the claim refused {len(refused)} writes with {victim} down, from {refused[0]:.1f} s "
+                                 f"to {refused[-1]:.1f} s after the fault: its volume lost write quorum")
         assert not lab.running(victim), f"{victim} is running again: the writes were not made with it down"
         read = t.run(f"tail -n 1 {MOUNT}/{FILE}")
         assert read.rc == 0 and read.stdout.strip(), "the volume is not readable with one node down"
