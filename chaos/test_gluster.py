@@ -81,7 +81,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
             # one node down means the volume lost its write quorum (a brick that cannot reach
             # quotad counts as lost), whatever was acknowledged around it.
             seen = lab.wait_for("the claim's writer's log", lambda: records.samples_since(lab, fault), 30, interval=0.5)
-            refused = [s["t"] - fault for s in seen if s["result"] == "failed"]
+            refused = records.refused(seen, fault)
             tl.figures["claim_refused_writes"] = len(refused)
             assert not refused, (f"STO-06: the claim refused {len(refused)} writes with {victim} down, from {refused[0]:.1f} s "
                                  f"to {refused[-1]:.1f} s after the fault: its volume lost write quorum")

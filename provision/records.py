@@ -66,6 +66,11 @@ def acks_after(lab, t: float) -> list[Ack]:
     return [a for a in acks_since(lab, t) or [] if a.t > t]
 
 
+def refused(samples: list[dict], fault: float) -> list[float]:
+    """Seconds after ``fault`` of each write the writer had refused (a stall is no refusal)."""
+    return [s["t"] - fault for s in samples if s["result"] == "failed" and s["t"] >= fault]
+
+
 def samples_since(lab, since: float) -> list[dict] | None:
     """The writer's records from ``since`` on as a timeline's probe samples (t, result); None
     while the log cannot be read."""

@@ -85,3 +85,16 @@ def test_acks_after_are_strictly_later_and_none_while_the_log_is_unread(monkeypa
     assert records.acks_after(None, t) == []
     node = PLAN.glusters[-1].name
     assert records.described({node: ["w 1 3", "w 1 4"]}) == f"{node}: 2, first 'w 1 3'"
+
+
+def test_writes_refused_after_a_fault_are_told_from_a_stall():
+    fault = 1000.0
+    stalled = [{"t": 999.5, "result": "ok"}, {"t": 1008.0, "result": "ok"}, {"t": 1008.5, "result": "ok"}]
+    assert records.refused(stalled, fault) == []
+    # the failing side: an acknowledgement in flight, then a minute of refusals (CI's demo claim)
+    refusing = [{"t": 999.5, "result": "ok"}, {"t": 1000.3, "result": "ok"},
+                *({"t": 1000.5 + i * 0.5, "result": "failed"} for i in range(120)), {"t": 1061.0, "result": "ok"}]
+    got = records.refused(refusing, fault)
+    assert len(got) == 120 and got[0] == pytest.approx(0.5) and got[-1] == pytest.approx(60.0)
+    # refusals before the fault are not this fault's
+    assert records.refused([{"t": 990.0, "result": "failed"}], fault) == []
