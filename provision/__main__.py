@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -153,12 +152,6 @@ def _ssh_config(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _proxy(args: argparse.Namespace, console: Console) -> int:
-    argv = _provider(args).proxy_argv(args.host)
-    os.execvp(argv[0], argv)
-    return 1
-
-
 def _poweroff(args: argparse.Namespace, console: Console) -> int:
     _provider(args).poweroff(args.host)
     return 0
@@ -225,10 +218,6 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")
     v.add_argument("--provider", default=None, choices=providers_names())
     v.set_defaults(func=_ssh_config)
-    v = sub.add_parser("proxy", help="the ssh ProxyCommand of ssh-config: stdin/stdout to HOST's sshd")
-    v.add_argument("--provider", default=None, choices=providers_names())
-    v.add_argument("host")
-    v.set_defaults(func=_proxy)
     v = sub.add_parser("shell", help="a shell (or a command) on a lab host")
     provider_options(v)
     v.add_argument("host")

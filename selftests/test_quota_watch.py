@@ -35,8 +35,11 @@ def test_a_brick_with_its_quotad_stream_is_connected_and_one_without_is_not():
 
 
 def test_only_claim_bricks_are_watched():
-    gv0 = f"/usr/sbin/glusterfsd -s glus-node01.kube.local --volfile-id {PLAN.gluster.volume}.glus-node01.kube.local.data-glusterfs-gv0-brick1 -p x"
-    claim = f"/usr/sbin/glusterfsd -s glus-node01.kube.local --volfile-id {CLAIM}.glus-node01.kube.local.data-glusterfs-{CLAIM}-brick -p x"
+    node = PLAN.fqdn(PLAN.glusters[0])
+    brick = PLAN.gluster.brick_dir.strip("/").replace("/", "-")
+    claim_brick = f"{PLAN.gluster.volume_service.brick_root}/{CLAIM}/brick".strip("/").replace("/", "-")
+    gv0 = f"/usr/sbin/glusterfsd -s {node} --volfile-id {PLAN.gluster.volume}.{node}.{brick} -p x"
+    claim = f"/usr/sbin/glusterfsd -s {node} --volfile-id {CLAIM}.{node}.{claim_brick} -p x"
     assert quota_watch.CLAIM_VOLUME.search(claim).group(1) == CLAIM
     assert quota_watch.CLAIM_VOLUME.search(gv0) is None
 

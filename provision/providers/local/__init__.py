@@ -225,18 +225,11 @@ class LocalProvider(Provider):
             )
         return "\n".join(blocks)
 
-    def proxy_argv(self, host: str) -> list[str]:
-        """stdin/stdout to the host's sshd on its own loopback."""
-        leader = self.container(host).leader()
-        if leader is None:
-            raise ProviderError(f"{host} is not running")
-        return ["nsenter", "-t", str(leader), "-a", "--", "nc", "-q", "1", "127.0.0.1", "22"]
-
     def connect_argv(self, host: str, address: str, port: int) -> list[str]:
         leader = self.container(host).leader()
         if leader is None:
             raise ProviderError(f"{host} is not running")
-        return ["nsenter", "-t", str(leader), "-a", "--", "nc", "-q", "1", address, str(port)]
+        return sshproxy.connect_argv(leader, address, port)
 
     def running(self, host: str) -> bool:
         return self.container(host).running()

@@ -34,6 +34,11 @@ def init_pid(pid: int) -> int | None:
     return None
 
 
+def connect_argv(init: int, address: str, port: int) -> list[str]:
+    """A byte stream to ``address``:``port`` as seen from inside the container of PID 1 ``init``."""
+    return ["nsenter", "-t", str(init), "-a", "--", "nc", "-q", "1", address, str(port)]
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: sshproxy.py PIDFILE MACHINE", file=sys.stderr)
@@ -47,7 +52,8 @@ def main(argv: list[str]) -> int:
     if first is None:
         print(f"{machine} is not running (no nspawn in {pidfile})", file=sys.stderr)
         return 1
-    os.execvp("nsenter", ["nsenter", "-t", str(first), "-a", "--", "nc", "-q", "1", "127.0.0.1", "22"])
+    argv = connect_argv(first, "127.0.0.1", 22)
+    os.execvp(argv[0], argv)
     return 1  # not reached: exec replaces this process
 
 
