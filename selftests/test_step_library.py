@@ -234,3 +234,42 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
     away = _SlowApi(10**6, f"dial tcp {vip.address}:{vip.port}: connect: connection refused")
     with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused"):
         kubectl_until(away, "kubectl apply demo", "apply", "-f", "demo.yaml")
+
+
+class _DhcpClient:
+    """Hosts whose first DISCOVER is lost (``lost``) until networkd is told to ask again, or
+    forever (``never``); the others have their lease at once."""
+
+    def __init__(self, lost: set[str], never: set[str] = frozenset()) -> None:
+        self.plan = topology.load()
+        self.lost, self.never, self.asked_again = lost, never, []
+
+    def address(self, host):
+        if host.name in self.never or (host.name in self.lost and host.name not in self.asked_again):
+            return None
+        return str(self.plan.fixed_address(host))
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        if argv[:2] == ["networkctl", "reconfigure"]:
+            self.asked_again.append(host)
+        return Result(0, f"{argv[0]} of {host} says\n", "")
+
+    def changed(self, what):
+        pass
+
+    def wait_for(self, what, check, timeout, interval=0.2):
+        return until(check, 1, what, 0.01)
+
+
+def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkeypatch):
+    from provision.steps import gateway
+
+    monkeypatch.setattr(gateway, "REASK_S", 0.05)
+    lossy = _DhcpClient({"kube-node02"})
+    gateway.wait_for_leases(lossy)
+    assert lossy.asked_again == ["kube-node02"]
+    # a client that never gets an answer: the error names it, and says both sides' view
+    mute = _DhcpClient(set(), never={"kube-node02"})
+    with pytest.raises(ProviderError, match=r"a DHCP lease on kube-node02 \(its DHCP client asked \d+ times\)") as caught:
+        gateway.wait_for_leases(mute)
+    assert "networkctl of kube-node02 says" in str(caught.value) and "journalctl of gate-node01 says" in str(caught.value)

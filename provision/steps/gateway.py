@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from provision.errors import ProviderError
 from provision.roles.gateway import NAT_UNIT, RULES
 from provision.steps import must
@@ -22,17 +24,50 @@ def configure(p) -> None:
     p.ensure_active(name, "dnsmasq")
 
 
+#: How long a host may take to show its lease once its lab NIC is configured (measured:
+#: under a second; networkd sends its first DISCOVER as the NIC is configured).
+LEASE_S = 45
+#: networkd repeats an unanswered DISCOVER after a growing backoff (up to a minute): a lost
+#: one is asked again this often rather than waited out.
+REASK_S = 6
+
+
 def wait_for_leases(p) -> None:
     plan = p.plan
     for host in plan.hosts:
         if host.role == "gateway":
             continue
         want = plan.fixed_address(host)
-        try:
-            got = p.wait_for(f"a DHCP lease on {host.name}", lambda h=host: p.address(h), 30)
-        except ProviderError as e:
-            # what the host's networkd says of the lab NIC, so the cause is in the error
-            status = p.run(host.name, ["networkctl", "status", "--no-pager", "-n", "15", host.lab_nic.ifname], timeout=20)
-            raise ProviderError(f"{e}\n{(status.stdout or status.stderr).strip()[-1500:]}") from None
+        got = wait_for_lease(p, host)
         if want and got != str(want):
             raise ProviderError(f"{host.name} got {got} by DHCP instead of its reserved {want}")
+
+
+def wait_for_lease(p, host) -> str:
+    """The host's leased address, its DHCP client asked again while none shows."""
+    ifname = host.lab_nic.ifname
+    asked = [time.monotonic()]
+
+    def leased() -> str | None:
+        got = p.address(host)
+        if not got and time.monotonic() - asked[-1] >= REASK_S:
+            p.run(host.name, ["networkctl", "reconfigure", ifname], timeout=20)
+            asked.append(time.monotonic())
+        return got
+
+    try:
+        got = p.wait_for(f"a DHCP lease on {host.name}", leased, LEASE_S, interval=0.5)
+    except ProviderError as e:
+        raise ProviderError(f"{e} (its DHCP client asked {len(asked)} times)\n{lease_diagnosis(p, host)}") from None
+    if len(asked) > 1:
+        p.changed(f"{host.name}: DHCP asked {len(asked)} times for its lease")
+    return got
+
+
+def lease_diagnosis(p, host) -> str:
+    """What the host's networkd and the gateway's dnsmasq say, so the cause is in the error."""
+    status = p.run(host.name, ["networkctl", "status", "--no-pager", "-n", "15", host.lab_nic.ifname], timeout=20)
+    gw = p.plan.gateway.name
+    served = p.run(gw, ["journalctl", "-u", "dnsmasq", "--no-pager", "-o", "cat", "-n", "15"], timeout=20)
+    return (f"{host.name}: {(status.stdout or status.stderr).strip()[-1500:]}\n"
+            f"{gw} dnsmasq: {(served.stdout or served.stderr).strip()[-1500:]}")
