@@ -21,6 +21,11 @@ def configure(p) -> None:
     if f"-o {wan_ifname} -j MASQUERADE" not in p.run(name, ["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout:
         must(p.run(name, ["systemctl", "restart", NAT_UNIT]), f"{name}: load {RULES} ({NAT_UNIT})")
         p.changed(f"{name}: loaded iptables rules")
+    # dnsmasq binds its DNS sockets to the addresses there are when it starts (bind-interfaces):
+    # networkd sets them a moment after its files are read, so it starts once they are there.
+    wanted = {str(p.plan.networks[n.network].gateway) for n in p.plan.gateway.nics if n.network in p.plan.networks}
+    p.wait_for(f"{name}'s lab addresses ({', '.join(sorted(wanted))})",
+               lambda: wanted <= set(p.run(name, ["ip", "-4", "-o", "addr", "show"], timeout=10).stdout.replace("/", " ").split()), 30)
     p.ensure_active(name, "dnsmasq")
 
 

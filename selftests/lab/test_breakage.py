@@ -221,7 +221,7 @@ def breakages() -> list[Breakage]:
                  affects=POD_NETWORK, nightly=True),
         # The quiet ones: nothing stopped, every name still listed, the daemons healthy.
         Breakage("NET-04", "the gateway's lease time changed to 1h (dnsmasq restarted; the leases held still say 12h)",
-                 lease_time("1h"), leases_back, settle=False),
+                 lease_time("1h"), leases_back, settle=False, nightly=True),
         Breakage("LB-04", "every master DOWN behind haproxy (health checks on the wrong port; every server still listed)",
                  masters_down_behind_haproxy, masters_back_behind_haproxy,
                  affects=(*THROUGH_THE_API, "ETCD-01")),  # no API server at all: ETCD-01's members as the API sees them too
@@ -230,7 +230,7 @@ def breakages() -> list[Breakage]:
         Breakage("K8S-07", "CoreDNS scaled to one replica (it still answers)",
                  scale("kube-system", "coredns", 1), scale("kube-system", "coredns", PLAN.kubernetes.coredns_replicas), nightly=True),
         Breakage("LB-01", "corosync's token raised to 5 s on both nodes and reloaded (the pair stays quorate)",
-                 lambda: corosync_token(PLAN.corosync.token + 2000), corosync_back, settle=False),
+                 lambda: corosync_token(PLAN.corosync.token + 2000), corosync_back, settle=False, nightly=True),
         Breakage("LB-02", "resource stickiness 0 (the VIP would move back to a returning node)",
                  lambda: sh(lbs[0], "crm_attribute --type rsc_defaults --name resource-stickiness --update 0"),
                  lambda: sh(lbs[0], f"crm_attribute --type rsc_defaults --name resource-stickiness --update {p.resource_stickiness}"),
@@ -242,7 +242,7 @@ def breakages() -> list[Breakage]:
                  affects=("SEC-01",), nightly=True),  # its authentication is checked on that port
         Breakage("SEC-02", "the default service account bound to cluster-admin",
                  k8s("{kubectl} create clusterrolebinding underhood-breakage-admin --clusterrole=cluster-admin --serviceaccount=default:default"),
-                 k8s("{kubectl} delete clusterrolebinding underhood-breakage-admin")),
+                 k8s("{kubectl} delete clusterrolebinding underhood-breakage-admin"), nightly=True),
         Breakage("SEC-06", "anonymous requests allowed to read (view bound to system:anonymous)",
                  k8s("{kubectl} create clusterrolebinding underhood-breakage-anonymous --clusterrole=view --user=system:anonymous"),
                  k8s("{kubectl} delete clusterrolebinding underhood-breakage-anonymous"), nightly=True),
