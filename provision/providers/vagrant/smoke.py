@@ -32,6 +32,11 @@ from provision.vagrant_data import intnet
 from provision.waiting import until
 
 STATE = Path("/var/lib/underhood/vagrant-smoke")
+#: The VMs' serial consoles, written by libvirt.
+CONSOLES = STATE / "consoles"
+#: Vagrant's wait for a VM's ssh: five VMs booting at once under emulation on 2 cores took
+#: longer than its 900 s once (run 6, 2026-12-05; one alone boots in about 2 minutes).
+BOOT_TIMEOUT_S = 1800
 REPORT = ROOT / "reports" / "vagrant-libvirt-smoke.json"
 #: Vagrant's management network: a benchmarking range (RFC 2544), never a real one.
 MANAGEMENT_CIDR = "198.18.121.0/24"
@@ -80,7 +85,17 @@ def smoke_plan_data(raw: dict) -> dict:
 def env() -> dict[str, str]:
     return {"VAGRANT_DEFAULT_PROVIDER": "libvirt", "UNDERHOOD_LIBVIRT_DRIVER": "qemu", "UNDERHOOD_LIBVIRT_MANAGEMENT": "none",
             "UNDERHOOD_LIBVIRT_MANAGEMENT_CIDR": MANAGEMENT_CIDR, "UNDERHOOD_LIBVIRT_POOL": "uh-pool",
-            "VAGRANT_HOME": str(STATE / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
+            "VAGRANT_HOME": str(STATE / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1",
+            "UNDERHOOD_LIBVIRT_CONSOLE_DIR": str(CONSOLES), "UNDERHOOD_BOOT_TIMEOUT": str(BOOT_TIMEOUT_S)}
+
+
+def console_tails(lines: int = 12) -> dict[str, str]:
+    """The end of each VM's serial console: where a VM that did not answer stopped."""
+    out = {}
+    for log in sorted(CONSOLES.glob("*.log")):
+        text = log.read_bytes().decode(errors="replace")
+        out[log.stem] = "\n".join(text.replace("\r", "").splitlines()[-lines:])
+    return out
 
 
 @contextmanager
@@ -190,6 +205,8 @@ def main() -> int:
     t0 = time.monotonic()
     sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT, timeout=1800)
     STATE.mkdir(parents=True, exist_ok=True)
+    remove_tree(CONSOLES)
+    CONSOLES.mkdir()
     plan_file = STATE / "smoke.yaml"
     plan_file.write_text(yaml.safe_dump(smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text())), sort_keys=False))
     plan = topology.load(plan_file)
@@ -211,6 +228,7 @@ def main() -> int:
             except UnderhoodError as e:
                 # recorded with the time it took to fail; the VMs are removed all the same
                 figures["up_failed"] = str(e)[-1500:]
+                figures["consoles"] = console_tails()
                 raise
             finally:
                 figures["up_s"] = round(time.monotonic() - start, 1)
