@@ -26,6 +26,7 @@ from provision import topology
 from provision.errors import UnderhoodError
 from provision.providers.vagrant import VagrantProvider, boxbuild
 from provision.providers.vagrant.machines import ROOT
+from provision.providers.vagrant.vboxmanage import vm_name
 from provision.providers.vagrant.virsh import VIRSH
 from provision.system import remove_tree, sh
 from provision.vagrant_data import intnet
@@ -184,6 +185,22 @@ def networks_and_pool(plan: topology.Plan) -> None:
     sh(*VIRSH, "pool-start", "uh-pool", check=False)
 
 
+def remove_domains(plan: topology.Plan) -> list[str]:
+    """The plan's VMs as libvirt knows them, stopped and removed with their disks, and
+    Vagrant's record of them: what `vagrant destroy` does, for when it cannot (an interrupted
+    `up` leaves it failing). Returns the domains it found."""
+    found = []
+    for h in plan.hosts:
+        name = vm_name(plan, h)
+        if sh(*VIRSH, "dominfo", name, check=False).returncode != 0:
+            continue
+        found.append(name)
+        sh(*VIRSH, "destroy", name, check=False)
+        sh(*VIRSH, "undefine", name, "--remove-all-storage", "--nvram", check=False)
+        remove_tree(ROOT / ".vagrant" / "machines" / h.name / "libvirt")
+    return found
+
+
 def remove_networks_and_pool(plan: topology.Plan) -> None:
     for network in [*plan.networks, "mgmt"]:
         name = intnet(plan, network)
@@ -218,6 +235,9 @@ def main() -> int:
         provider = VagrantProvider(plan, plan_file)
         provider.wait_scale = EMULATION_SLOWDOWN
         try:
+            # an interrupted run's VMs first: their disks are in the pool about to be made again
+            if leftovers := remove_domains(plan):
+                print(f"removed VMs an earlier run left: {', '.join(leftovers)}")
             networks_and_pool(plan)
             # Before any VM exists: nothing for the management range leaves by the real network.
             sh("ip", "route", "replace", "unreachable", MANAGEMENT_CIDR, "metric", "4000")
@@ -245,7 +265,11 @@ def main() -> int:
             start = time.monotonic()
             try:
                 provider.down()
+            except Exception as e:  # whatever vagrant says, the VMs go below
+                figures["down_failed"] = str(e)[-500:]
             finally:
+                # what `vagrant destroy` left (none when it worked), then their networks
+                figures["removed_by_virsh"] = remove_domains(plan)
                 remove_networks_and_pool(plan)
                 sh("vagrant", "box", "remove", "--force", BOX_NAME, check=False)
                 # the VMs' processes are gone with them: the guard may go
