@@ -42,7 +42,7 @@ VOLUMES = {"usr": 2560, "var": 6144, "tmp": 512, "opt": 256}
 #: No metadata backup on this machine either: the group is the box's.
 LVM_CONFIG = "global/activation=0 backup/backup=0 backup/archive=0"
 #: Bump when the recipe changes, so cached boxes are rebuilt.
-RECIPE = "4"
+RECIPE = "5"
 #: Where Vagrant installations keep the well-known insecure key (replaced on first `up`).
 INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
                  "/opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub",
@@ -129,10 +129,11 @@ DEVICE_TIMEOUT = "x-systemd.device-timeout=10min"
 def fstab() -> str:
     # the initramfs mounts /usr (merged /usr holds init) after udev has activated the group
     lines = [f"LABEL={LABEL} / ext4 errors=remount-ro 0 1"]
-    # udev activates the others; five VMs booting at once under software emulation took longer
-    # than systemd's 90 s wait for those devices, and a VM stopped in emergency mode (libvirt
-    # smoke, 2026-12-05), so the wait is longer
-    lines += [f"/dev/mapper/{VG}-{lv} /{lv} ext4 defaults,{DEVICE_TIMEOUT} 0 2" for lv in VOLUMES]
+    # udev activates the others for systemd; five VMs booting at once under software emulation
+    # took longer than its 90 s wait for those devices, and a VM stopped in emergency mode
+    # (libvirt smoke, 2026-12-05), so the wait is longer. Not on /usr: the initramfs' mount
+    # passes the option to the kernel, which refuses it.
+    lines += [f"/dev/mapper/{VG}-{lv} /{lv} ext4 defaults{'' if lv == 'usr' else ',' + DEVICE_TIMEOUT} 0 2" for lv in VOLUMES]
     return "\n".join(lines) + "\n"
 
 

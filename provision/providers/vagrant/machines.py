@@ -38,6 +38,12 @@ class Machines:
             out, _ = proc.communicate()
             raise ProviderError(f"`{' '.join(argv)}` did not finish in {timeout:.0f} s; the VMs are left as they are: "
                                 "`tox -e destroy` removes them") from None
+        except BaseException:
+            # interrupted: vagrant runs in a session of its own, so it would go on alone and hold
+            # the machines' lock against the `destroy` that follows
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=120)
+            raise
         if proc.returncode != 0:
             tail = "\n".join(out.splitlines()[-15:])
             raise ProviderError(f"`{' '.join(argv)}` failed (exit {proc.returncode}):\n{tail}\n"
