@@ -264,12 +264,14 @@ class _DhcpClient:
 def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkeypatch):
     from provision.steps import gateway
 
+    plan = topology.load()
+    host, gw = plan.workers[-1].name, plan.gateway.name
     monkeypatch.setattr(gateway, "REASK_S", 0.05)
-    lossy = _DhcpClient({"kube-node02"})
+    lossy = _DhcpClient({host})
     gateway.wait_for_leases(lossy)
-    assert lossy.asked_again == ["kube-node02"]
+    assert lossy.asked_again == [host]
     # a client that never gets an answer: the error names it, and says both sides' view
-    mute = _DhcpClient(set(), never={"kube-node02"})
-    with pytest.raises(ProviderError, match=r"a DHCP lease on kube-node02 \(its DHCP client asked \d+ times\)") as caught:
+    mute = _DhcpClient(set(), never={host})
+    with pytest.raises(ProviderError, match=rf"a DHCP lease on {host} \(its DHCP client asked \d+ times\)") as caught:
         gateway.wait_for_leases(mute)
-    assert "networkctl of kube-node02 says" in str(caught.value) and "journalctl of gate-node01 says" in str(caught.value)
+    assert f"networkctl of {host} says" in str(caught.value) and f"journalctl of {gw} says" in str(caught.value)

@@ -7,6 +7,7 @@ import time
 from provision.errors import ProviderError
 from provision.roles.gateway import NAT_UNIT, RULES
 from provision.steps import must
+from provision.topology import WAN
 
 
 def configure(p) -> None:
@@ -23,7 +24,7 @@ def configure(p) -> None:
         p.changed(f"{name}: loaded iptables rules")
     # dnsmasq binds its DNS sockets to the addresses there are when it starts (bind-interfaces):
     # networkd sets them a moment after its files are read, so it starts once they are there.
-    wanted = {str(p.plan.networks[n.network].gateway) for n in p.plan.gateway.nics if n.network in p.plan.networks}
+    wanted = {str(p.plan.networks[n.network].gateway) for n in p.plan.gateway.nics if n.network != WAN}
     p.wait_for(f"{name}'s lab addresses ({', '.join(sorted(wanted))})",
                lambda: wanted <= set(p.run(name, ["ip", "-4", "-o", "addr", "show"], timeout=10).stdout.replace("/", " ").split()), 30)
     p.ensure_active(name, "dnsmasq")

@@ -133,7 +133,9 @@ def fstab() -> str:
     # took longer than its 90 s wait for those devices, and a VM stopped in emergency mode
     # (libvirt smoke, 2026-12-05), so the wait is longer. Not on /usr: the initramfs' mount
     # passes the option to the kernel, which refuses it.
-    lines += [f"/dev/mapper/{VG}-{lv} /{lv} ext4 defaults{'' if lv == 'usr' else ',' + DEVICE_TIMEOUT} 0 2" for lv in VOLUMES]
+    for lv in VOLUMES:
+        options = "defaults" if lv == "usr" else f"defaults,{DEVICE_TIMEOUT}"
+        lines.append(f"/dev/mapper/{VG}-{lv} /{lv} ext4 {options} 0 2")
     return "\n".join(lines) + "\n"
 
 

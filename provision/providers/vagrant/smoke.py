@@ -24,7 +24,7 @@ import yaml
 
 from provision import topology
 from provision.errors import UnderhoodError
-from provision.providers.vagrant import VagrantProvider, boxbuild
+from provision.providers.vagrant import VagrantProvider, boxbuild, virsh
 from provision.providers.vagrant.machines import ROOT
 from provision.providers.vagrant.vboxmanage import vm_name
 from provision.providers.vagrant.virsh import VIRSH
@@ -195,7 +195,7 @@ def remove_domains(plan: topology.Plan) -> list[str]:
         if sh(*VIRSH, "dominfo", name, check=False).returncode != 0:
             continue
         found.append(name)
-        sh(*VIRSH, "destroy", name, check=False)
+        sh(*virsh.poweroff(plan, h), check=False)
         sh(*VIRSH, "undefine", name, "--remove-all-storage", "--nvram", check=False)
         remove_tree(ROOT / ".vagrant" / "machines" / h.name / "libvirt")
     return found
