@@ -259,6 +259,21 @@ def test_the_box_lays_out_its_logical_volumes_in_one_piece_each():
     assert all(boxbuild.DEVICE_TIMEOUT in options[f"/{lv}"] for lv in ("var", "tmp", "opt"))
 
 
+def test_the_smoke_names_each_vms_clock_and_the_box_keeps_the_tsc():
+    """Run 8's master fell back to the HPET (every clock read emulated): the smoke's figures
+    say which clock each VM settled on, and the box's kernel trusts its TSC."""
+    from provision.providers.vagrant import boxbuild
+    from provision.providers.vagrant.smoke import clocksource
+
+    master = ("[    0.007347] tsc: Marking TSC unstable due to TSCs unsynchronized\n"
+              "[    3.052632] clocksource: Switched to clocksource hpet\n")
+    worker = ("[    4.079342] clocksource: Switched to clocksource tsc-early\n"
+              "[   10.479611] clocksource: Switched to clocksource tsc\n")
+    assert (clocksource(master), clocksource(worker), clocksource("Booting 'Debian'")) == ("hpet", "tsc", None)
+    (kernel,) = [line.split() for line in (boxbuild.FILES / "grub.cfg").read_text().splitlines() if line.strip().startswith("linux ")]
+    assert "tsc=reliable" in kernel
+
+
 def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
     """VagrantProvider.name_lab_nics, as the step library calls it: a .link file per lab NIC
     and the rename for this boot."""

@@ -42,7 +42,7 @@ VOLUMES = {"usr": 2560, "var": 6144, "tmp": 512, "opt": 256}
 #: No metadata backup on this machine either: the group is the box's.
 LVM_CONFIG = "global/activation=0 backup/backup=0 backup/archive=0"
 #: Bump when the recipe changes, so cached boxes are rebuilt.
-RECIPE = "5"
+RECIPE = "6"
 #: Where Vagrant installations keep the well-known insecure key (replaced on first `up`).
 INSECURE_KEYS = ("/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
                  "/opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub",

@@ -13,6 +13,8 @@ import copy
 import ipaddress
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -97,6 +99,29 @@ def console_tails(lines: int = 12) -> dict[str, str]:
         text = log.read_bytes().decode(errors="replace")
         out[log.stem] = "\n".join(text.replace("\r", "").splitlines()[-lines:])
     return out
+
+
+def clocksources() -> dict[str, str | None]:
+    """The clock each VM's kernel settled on, the last switch its console printed: under
+    emulation an HPET instead of the TSC makes every clock read a device access (run 8's
+    master), so a slow run says whether that was why."""
+    return {log.stem: clocksource(log.read_bytes().decode(errors="replace")) for log in sorted(CONSOLES.glob("*.log"))}
+
+
+def clocksource(console: str) -> str | None:
+    switches = re.findall(r"clocksource: Switched to clocksource (\S+)", console)
+    return switches[-1] if switches else None
+
+
+def host_loop_s() -> float:
+    """This machine's speed, so runs on different days compare: the median of three runs of
+    a fixed loop (the notes' machine: 0.31 s)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        sum(range(10**7))
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 2)
 
 
 @contextmanager
@@ -218,7 +243,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("the libvirt smoke run needs root (libvirtd, loop devices, routes)", file=sys.stderr)
         return 2
-    figures: dict[str, object] = {}
+    figures: dict[str, object] = {"host_loop_s": host_loop_s()}
     t0 = time.monotonic()
     sh("apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT, timeout=1800)
     STATE.mkdir(parents=True, exist_ok=True)
@@ -252,6 +277,7 @@ def main() -> int:
                 raise
             finally:
                 figures["up_s"] = round(time.monotonic() - start, 1)
+                figures["clocksources"] = clocksources()
             figures["up_steps_s"] = json.loads((provider.state / "last-up.json").read_text())["steps"]
             for phase, argv, extra in (("tests", TESTS, {}), ("chaos", CHAOS, {"CHAOS_VIP_RUNS": "1"})):
                 start = time.monotonic()
