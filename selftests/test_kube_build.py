@@ -157,3 +157,23 @@ def test_several_main_packages_are_one_build_that_go_names() -> None:
         binaries.Component("x", "example.com/x", ("example.com/x/cmd/a", "example.com/x/v3"))
     one = binaries.Component("etcd", "go.etcd.io/etcd/server/v3", ("go.etcd.io/etcd/server/v3",), outputs={"go.etcd.io/etcd/server/v3": "etcd"})
     assert one.binaries() == ["etcd"]  # a single package may be renamed
+
+
+def test_the_e2e_tests_are_built_from_the_clusters_own_pin() -> None:
+    """e2e.test, ginkgo and agnhost come from modules/kubernetes: the release the cluster runs."""
+    for c in (binaries.E2E, binaries.E2E_TOOLS):
+        assert c.module_dir == binaries.MODULES / "kubernetes" and c.version == binaries.KUBERNETES.version
+    keys = {binaries.KUBERNETES.key(), binaries.E2E.key(), binaries.E2E_TOOLS.key()}
+    assert len(keys) == 3  # each its own cache directory
+    assert binaries.E2E.binaries() == ["e2e.test"] and binaries.E2E_TOOLS.binaries() == ["ginkgo", "agnhost"]
+    assert binaries.E2E not in binaries.COMPONENTS  # no host of the lab runs it: `up` never builds it
+
+
+def test_a_test_binary_compiles_its_imports_with_progress_then_links(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[tuple] = []
+    listed = "fmt\nk8s.io/kubernetes/test/e2e/framework\n\nk8s.io/kubernetes/test/e2e\nk8s.io/kubernetes/test/e2e.test\n"
+    monkeypatch.setattr(binaries, "_go", lambda argv, cwd, **k: calls.append(("go", *argv)) or (listed if argv[0] == "list" else ""))
+    monkeypatch.setattr(binaries, "_go_build", lambda flags, out, pkgs, *a: calls.append(("build", out, *pkgs)))
+    binaries._go_test_binary(["-trimpath"], str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e", tmp_path, "e2e", lambda s: None)
+    assert calls[1] == ("build", "", "fmt", "k8s.io/kubernetes/test/e2e/framework")
+    assert calls[2] == ("go", "test", "-c", "-trimpath", "-o", str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e")

@@ -71,6 +71,12 @@ class Component:
     prepare: Callable[[Path, str, Path], None] | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # package -> binary name, when not the last path element
     cgo: bool = False  # linked statically all the same: the images carry no C library for it
+    source: str = ""  # the directory under modules/ when another component's: one pin for both
+    test: bool = False  # the package's test binary (`go test -c`), not a main package
+
+    @property
+    def module_dir(self) -> Path:
+        return MODULES / (self.source or self.name)
 
     def __post_init__(self) -> None:
         # Several main packages are built at once and go names their binaries: no renaming,
@@ -83,7 +89,7 @@ class Component:
 
     @property
     def version(self) -> str:
-        return pinned(self.name, self.module) if self.module else "v0-ours"
+        return pinned(self.source or self.name, self.module) if self.module else "v0-ours"
 
     def binaries(self) -> list[str]:
         return [self.outputs.get(p, p.rstrip("/").rsplit("/", 1)[-1]) for p in self.packages]
@@ -91,9 +97,11 @@ class Component:
     def key(self) -> str:
         """The cache key: the pin and everything of ours that the build reads."""
         h = hashlib.sha256()
-        for f in sorted((MODULES / self.name).iterdir()):
+        for f in sorted(self.module_dir.iterdir()):
             h.update(f.name.encode() + f.read_bytes())
         h.update(" ".join(self.ldflags(self.version)).encode())
+        if self.test:
+            h.update(b"go test -c")
         return f"{self.name}-{self.version}-{h.hexdigest()[:10]}"
 
 
@@ -127,6 +135,15 @@ GLUSTER_CSI = Component("gluster-csi", "", (".",), outputs={".": "gluster-csi"})
 CSI_SIDECARS = Component("csi-sidecars", "github.com/kubernetes-csi/external-provisioner/v6", (
     "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner",
     "github.com/kubernetes-csi/external-resizer/v2/cmd/csi-resizer"))
+
+#: Kubernetes' own end-to-end tests, from the same pin as the cluster's binaries (the
+#: `k8s-conformance` run; no host of the lab runs it).
+E2E = Component("e2e", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/e2e",), ldflags=_kubernetes_ldflags,
+                outputs={"k8s.io/kubernetes/test/e2e": "e2e.test"}, source="kubernetes", test=True)
+#: What runs beside them, from the same pin: ginkgo runs e2e.test in parallel processes, and
+#: agnhost is the program in most of the test pods.
+E2E_TOOLS = Component("e2e-tools", "k8s.io/kubernetes", ("github.com/onsi/ginkgo/v2/ginkgo", "k8s.io/kubernetes/test/images/agnhost"),
+                      source="kubernetes")
 
 COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN, GLUSTER_CSI, CSI_SIDECARS)
 
@@ -217,7 +234,8 @@ def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool,
     stale = _go(["list", "-deps", *flags, "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", *pkgs], cwd, cgo=cgo).split()
     progress = BuildProgress(label, len(stale), _timings().get(label), log)
     log(f"  {label}: {len(stale)} packages to compile")
-    proc = subprocess.Popen([go_binary(), "build", "-v", *flags, "-o", out, *pkgs], cwd=cwd, env=_go_env(cgo),
+    output = ["-o", out] if out else []  # none: compiled into go's cache only
+    proc = subprocess.Popen([go_binary(), "build", "-v", *flags, *output, *pkgs], cwd=cwd, env=_go_env(cgo),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(3600, proc.kill)  # bounded, even when it prints nothing
     watchdog.start()
@@ -239,6 +257,20 @@ def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool,
         TIMINGS.write_text(json.dumps(timings, indent=1))
 
 
+def _go_test_binary(flags: list[str], out: str, pkg: str, cwd: Path, label: str, log: Callable[[str], None]) -> None:
+    """`go test -c`, which names no package as it compiles: the packages its test imports are
+    compiled first by `go build -v` (with the build's progress, into go's cache), then the
+    test binary is compiled and linked from there."""
+    deps = _go(["list", "-deps", "-test", *flags, "-f", "{{if not .ForTest}}{{.ImportPath}}{{end}}", pkg], cwd).split()
+    # the test's own variants ("pkg [pkg.test]") and its generated main are go test's part
+    imported = [d for d in deps if d != pkg and not d.endswith(".test")]
+    _go_build(flags, "", imported, cwd, False, f"{label} (packages)", log)
+    log(f"  {label}: compiling and linking the test binary")
+    start = time.monotonic()
+    _go(["test", "-c", *flags, "-o", out, pkg], cwd)
+    log(f"  {label}: linked in {_minutes(time.monotonic() - start)}")
+
+
 def bin_dir(component: Component) -> Path:
     return CACHE / component.key() / "bin"
 
@@ -257,7 +289,7 @@ def build(component: Component, log: Callable[[str], None] = print) -> Path:
     remove = target.with_name(target.name + ".partial")
     shutil.rmtree(remove, ignore_errors=True)
     src = remove / "src"
-    shutil.copytree(MODULES / component.name, src)
+    shutil.copytree(component.module_dir, src)
     if component.prepare:
         component.prepare(src, component.version, GO_CACHE / "mod")
     out = remove / "bin"
@@ -269,7 +301,11 @@ def build(component: Component, log: Callable[[str], None] = print) -> Path:
     names = component.binaries()
     # one main package: named as the component says; several: go names each after its path
     dest = str(out / names[0]) if len(names) == 1 else f"{out}/"
-    _go_build(["-trimpath", "-gcflags=all=-dwarf=false", "-ldflags", ldflags], dest, list(component.packages), src, component.cgo, component.name, log)
+    flags = ["-trimpath", "-gcflags=all=-dwarf=false", "-ldflags", ldflags]
+    if component.test:
+        _go_test_binary(flags, dest, component.packages[0], src, component.name, log)
+    else:
+        _go_build(flags, dest, list(component.packages), src, component.cgo, component.name, log)
     missing = [n for n in names if not (out / n).is_file()]
     if missing:
         raise ProviderError(f"{component.name}: go build made no {', '.join(missing)} (go names a binary after its "

@@ -1,4 +1,5 @@
-// Pins Kubernetes and its staging modules at one release; built with go build, never imported.
+// Pins Kubernetes and its staging modules at one release: the cluster's binaries, e2e.test, ginkgo
+// and agnhost are built from it with go build and go test -c; never imported.
 module underhood.local/build/kubernetes
 
 go 1.26.0
@@ -83,6 +84,7 @@ require (
 	github.com/monochromegane/go-gitignore v0.0.0-20200626010858-205db1a8cc00 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/mxk/go-flowrate v0.0.0-20140419014527-cca7078d478f // indirect
+	github.com/onsi/ginkgo/v2 v2.28.1 // indirect
 	github.com/opencontainers/cgroups v0.0.6 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
