@@ -147,6 +147,21 @@ def _demo(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _conformance(args: argparse.Namespace, console: Console) -> int:
+    from provision.conformance import run
+
+    p = _provider(args)
+    if not p.is_up():
+        raise UnderhoodError("no lab is up: run `python -m provision up` first")
+    found = run.run(p, Path(args.reports), full=args.full, procs=args.procs or run.PROCS, log=console.print)
+    counts = found.counts()
+    console.print(f"Kubernetes e2e [Conformance] ({'full' if args.full else 'focused'}): {counts['passed']} passed, "
+                  f"{counts['failed']} failed, {counts['skipped']} skipped; {Path(args.reports) / 'k8s-conformance.json'}")
+    for failure in found.failures():
+        console.print(f"  failed: {failure['test']}: {failure['cause']}", markup=False)
+    return 1 if counts["failed"] or not found.cases else 0
+
+
 def _ssh_config(args: argparse.Namespace, console: Console) -> int:
     print(_provider(args).ssh_config())
     return 0
@@ -215,6 +230,13 @@ def parser() -> argparse.ArgumentParser:
                    "in the same order, pausing for the speaker; its figures go to REPORTS/talk.json")
     v.add_argument("--reports", default="reports", help="where the script's figures go (default: reports/)")
     v.set_defaults(func=_demo)
+    v = sub.add_parser("conformance", help="Kubernetes' own [Conformance] e2e tests against the lab, from the admin host "
+                       "through the VIP (built from the cluster's pin, no image pulled): a focused subset, or --full")
+    provider_options(v)
+    v.add_argument("--full", action="store_true", help="every [Conformance] test (hours; nightly, not CI)")
+    v.add_argument("--procs", type=int, default=None, help="parallel ginkgo processes (default 2)")
+    v.add_argument("--reports", default="reports", help="where the JUnit and the summary go (default: reports/)")
+    v.set_defaults(func=_conformance)
     v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")
     v.add_argument("--provider", default=None, choices=providers_names())
     v.set_defaults(func=_ssh_config)

@@ -145,15 +145,23 @@ def cache_dir(images: list[Image], base_root: Path) -> Path:
 
 def ensure(images: list[Image], base_root: Path, log: Callable[[str], None] = print) -> Path:
     """Build the archives (once per set of images and binaries); return their directory."""
-    target = cache_dir(images, base_root)
+    def build(partial: Path) -> None:
+        for image in images:
+            log(f"image {image.ref}")
+            build_image(image, base_root, partial / image.archive_name())
+
+    return cached(cache_dir(images, base_root), build)
+
+
+def cached(target: Path, build: Callable[[Path], None]) -> Path:
+    """``target`` once ``build`` has filled it (a directory beside it until it is done); the
+    earlier builds of the same kind (``target``'s name to its last dash) are removed."""
     if (target / ".complete").exists():
         return target
     partial = target.with_name(target.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    for image in images:
-        log(f"image {image.ref}")
-        build_image(image, base_root, partial / image.archive_name())
-    for old in binaries.CACHE.glob("images-*"):
+    build(partial)
+    for old in target.parent.glob(target.name.rsplit("-", 1)[0] + "-*"):
         if old != partial:
             subprocess.run(["rm", "-rf", str(old)], check=False)
     partial.rename(target)

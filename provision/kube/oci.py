@@ -61,13 +61,18 @@ def _digest(b: bytes) -> str:
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
-def write_archive(out: Path, name: str, layer: Layer, entrypoint: list[str], env: list[str] | None = None) -> str:
-    """Write an OCI image archive for ``name`` (repository:tag); return the manifest digest."""
+def write_archive(out: Path, name: str, layer: Layer, entrypoint: list[str] | None, env: list[str] | None = None,
+                  cmd: list[str] | None = None) -> str:
+    """Write an OCI image archive for ``name`` (repository:tag); return the manifest digest.
+    No entrypoint: the command (or a pod's args) runs as it is, as in images built FROM a
+    shell image."""
     blob = layer.tar()
+    runs: dict[str, list[str]] = {"Entrypoint": entrypoint} if entrypoint is not None else {}
+    if cmd is not None:
+        runs["Cmd"] = cmd
     config = {
         "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
-        "config": {"Entrypoint": entrypoint, "Env": env or ["PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "WorkingDir": "/"},
+        "config": {**runs, "Env": env or ["PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "WorkingDir": "/"},
         # Uncompressed layer: its diff_id is its digest.
         "rootfs": {"type": "layers", "diff_ids": [_digest(blob)]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "underhood"}],

@@ -64,16 +64,22 @@ def _node(p, host: Host, art: Artifacts) -> None:
     else:
         p.ensure_active(host.name, "containerd")
     p.wait_for(f"containerd on {host.name}", lambda: p.run(host.name, ["ctr", "version"], timeout=10).ok, 30, interval=0.2)
+    import_images(p, host, {image.ref: art.image_dir / image.archive_name() for image in art.images
+                            if host.role == "master" or image.name not in CONTROL_PLANE_ONLY})
+
+
+def import_images(p, host: Host, archives: dict[str, Path]) -> None:
+    """Image archives of the build cache (by the name they carry) imported into a node's
+    containerd, those it does not hold yet."""
     present = set(must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "ls", "-q"]), f"{host.name}: list images").stdout.split())
-    for image in art.images:
-        if image.ref in present or (host.role != "master" and image.name in CONTROL_PLANE_ONLY):
+    for ref, source in archives.items():
+        if ref in present:
             continue
-        source = art.image_dir / image.archive_name()
         archive = deliver(p, host, source)
         # Unpacked by containerd when a container first uses it.
         must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "import", "--no-unpack", archive], timeout=300),
-             f"{host.name}: import {image.ref}")
-        p.changed(f"{host.name}: imported {image.ref}")
+             f"{host.name}: import {ref}")
+        p.changed(f"{host.name}: imported {ref}")
         if p.shared_path(host.name, source) is None:
             # containerd holds it now; an uploaded copy would only fill the node's /var
             must(p.run(host.name, ["rm", "-f", archive]), f"{host.name}: remove {archive}")

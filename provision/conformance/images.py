@@ -1,0 +1,162 @@
+"""The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost built from
+the cluster's pin, Debian's busybox and DNS tools from the lab's base image, our pause. They
+carry the names the tests ask for, under the lab's never-resolving repository (the tests'
+registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
+
+Only the images of the focused subset are made; `images_missing` names what a test needs
+beyond them (a `--full` run lists those tests as unable to run here)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from provision.errors import ProviderError
+from provision.kube import binaries, images
+from provision.kube.oci import Layer, write_archive
+
+RECIPE = "1"
+#: The tests' registries (k8s.io/kubernetes test/utils/image, RegistryList), each mapped
+#: under the lab's repository, which never resolves: a pull the lab did not expect fails
+#: inside the lab.
+REGISTRIES = ("promoterE2eRegistry", "buildImageRegistry", "invalidRegistry", "gcEtcdRegistry", "gcRegistry",
+              "sigStorageRegistry", "privateRegistry", "dockerLibraryRegistry", "cloudProviderGcpRegistry")
+E2E_REGISTRY = f"{images.REPOSITORY}/e2e-test-images"
+#: Debian programs the test pods call (agnhost's Dockerfile installs their Alpine versions),
+#: taken from the base image with the libraries they load.
+DEBIAN_TOOLS = ("/usr/bin/curl", "/usr/bin/dig", "/usr/bin/nc", "/usr/bin/ss", "/usr/bin/ip", "/usr/bin/getent",
+                "/usr/bin/bash", "/usr/bin/nslookup")
+DNS_TOOLS = ("/usr/bin/dig", "/usr/bin/getent", "/usr/bin/nslookup", "/usr/bin/bash")
+
+
+def repo_list() -> str:
+    """KUBE_TEST_REPO_LIST's file: every registry of the tests under the lab's repository."""
+    names = {"gcRegistry": images.REPOSITORY, "gcEtcdRegistry": images.REPOSITORY, "promoterE2eRegistry": E2E_REGISTRY}
+    return yaml.safe_dump({key: names.get(key, f"{images.REPOSITORY}/{key.removesuffix('Registry').lower()}") for key in REGISTRIES},
+                          sort_keys=False)
+
+
+@dataclass(frozen=True)
+class TestImage:
+    """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
+
+    ref: str
+    kind: str  # "agnhost", "busybox", "dns", "pause"
+
+    def archive_name(self) -> str:
+        return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
+
+
+#: The tags are those of v1.36.3's test/utils/image/manifest.go. AgnhostPrev (2.55) is the
+#: same agnhost as 2.63.0: one test changes a pod's image from one to the other.
+IMAGES = (
+    TestImage(f"{E2E_REGISTRY}/agnhost:2.63.0", "agnhost"),
+    TestImage(f"{E2E_REGISTRY}/agnhost:2.55", "agnhost"),
+    TestImage(f"{E2E_REGISTRY}/busybox:1.37.0-1", "busybox"),
+    TestImage(f"{E2E_REGISTRY}/glibc-dns-testing:2.0.0", "dns"),
+    TestImage(f"{images.REPOSITORY}/pause:3.10.2", "pause"),
+)
+
+
+def images_missing(refs: list[str]) -> list[str]:
+    """The images of ``refs`` (as a test names them) that underhood does not make."""
+    have = {i.ref for i in IMAGES}
+    return sorted(set(refs) - have)
+
+
+def _applets(root: Path) -> list[str]:
+    res = subprocess.run(["chroot", str(root), "/bin/busybox", "--list"], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0 or not res.stdout.split():
+        raise ProviderError(f"the base image's busybox lists no applets: {res.stderr.strip()}")
+    return res.stdout.split()
+
+
+def _busybox(layer: Layer, root: Path) -> None:
+    """Every applet of Debian's busybox in /bin, as the tests' busybox image has them."""
+    layer.copy(root / "bin/busybox", "bin/busybox", 0o755)
+    for applet in _applets(root):
+        if applet != "busybox":
+            layer.symlink(f"bin/{applet}", "busybox")
+
+
+def _debian(layer: Layer, root: Path, programs: tuple[str, ...]) -> None:
+    for path in sorted(images._needed_libraries(root, list(programs))) + list(programs):
+        images._add_resolved(layer, root, path)
+
+
+def _base(layer: Layer, users: str = "", groups: str = "") -> None:
+    layer.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n" + users)
+    layer.file("etc/group", "root:x:0:\nnogroup:x:65534:\n" + groups)
+    layer.file("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n")
+    layer.dir("tmp", 0o1777)
+    layer.dir("root", 0o700)
+
+
+def build_image(image: TestImage, base_root: Path, tools: Path, out: Path) -> None:
+    """One archive; ``tools`` is E2E_TOOLS' bin directory (agnhost)."""
+    layer = Layer()
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = ["sh"]
+    if image.kind == "agnhost":
+        # as agnhost's Dockerfile: the user and group one test expects, its upload
+        # directory, porter's certificate, and agnhost-2 for the entrypoint tests
+        _base(layer, "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n",
+              "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n")
+        _busybox(layer, base_root)
+        _debian(layer, base_root, DEBIAN_TOOLS)
+        layer.copy(tools / "agnhost", "agnhost", 0o755)
+        layer.symlink("agnhost-2", "agnhost")
+        layer.dir("uploads")
+        porter = _agnhost_source() / "porter"
+        for name in ("localhost.crt", "localhost.key"):
+            layer.copy(porter / name, name, 0o644)
+        entrypoint, cmd = ["/agnhost"], ["pause"]
+    elif image.kind == "busybox":
+        _base(layer)
+        _busybox(layer, base_root)
+    elif image.kind == "dns":
+        _base(layer)
+        _busybox(layer, base_root)
+        _debian(layer, base_root, DNS_TOOLS)
+        layer.copy(binaries.bin_dir(binaries.COREDNS) / "coredns", "coredns", 0o755)
+    elif image.kind == "pause":
+        _base(layer)
+        layer.copy(binaries.bin_dir(binaries.PAUSE) / "pause", "pause", 0o755)
+        entrypoint, cmd = ["/pause"], None
+    else:
+        raise ValueError(f"unknown test image kind {image.kind!r}")
+    write_archive(out, image.ref, layer, entrypoint, cmd=cmd)
+
+
+def _agnhost_source() -> Path:
+    """agnhost's directory in the pinned Kubernetes module (the build downloaded it)."""
+    version = binaries.KUBERNETES.version
+    path = binaries.GO_CACHE / "mod" / f"k8s.io/kubernetes@{version}" / "test/images/agnhost"
+    if not path.is_dir():
+        raise ProviderError(f"{path} is missing: build e2e-tools first (it downloads k8s.io/kubernetes@{version})")
+    return path
+
+
+def cache_dir(base_root: Path) -> Path:
+    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} {binaries.PAUSE.key()}".encode())
+    for image in IMAGES:
+        h.update(f"{image.ref} {image.kind}".encode())
+    return binaries.CACHE / f"e2e-images-{h.hexdigest()[:12]}"
+
+
+def ensure(base_root: Path, log: Callable[[str], None] = print) -> Path:
+    """The archives of IMAGES (made once per base image and build); their directory."""
+    def build(partial: Path) -> None:
+        tools = binaries.build(binaries.E2E_TOOLS, log)
+        for component in (binaries.COREDNS, binaries.PAUSE):
+            binaries.build(component, log)
+        for image in IMAGES:
+            log(f"test image {image.ref}")
+            build_image(image, base_root, tools, partial / image.archive_name())
+
+    return images.cached(cache_dir(base_root), build)

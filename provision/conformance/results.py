@@ -1,0 +1,101 @@
+"""What a run of Kubernetes' e2e tests found, from ginkgo's JUnit: passed, failed and skipped
+per SIG, each failure with its cause, and the tests that witness one of our promises."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provision.conformance import subset
+from provision.kube import images
+
+#: ginkgo's states (its JUnit "status") as the report's outcomes.
+OUTCOMES = {"passed": "passed", "skipped": "skipped", "pending": "skipped", "failed": "failed", "panicked": "failed",
+            "interrupted": "failed", "aborted": "failed", "timedout": "failed"}
+
+
+@dataclass
+class Case:
+    name: str  # the spec's full text, without ginkgo's "[It] "
+    outcome: str
+    seconds: float
+    message: str = ""
+
+    @property
+    def sig(self) -> str:
+        m = re.search(r"\[(sig-[a-z-]+)\]", self.name)
+        return m.group(1) if m else "other"
+
+
+@dataclass
+class Results:
+    cases: list[Case] = field(default_factory=list)
+
+    def per_sig(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for c in self.cases:
+            row = table.setdefault(c.sig, {"passed": 0, "failed": 0, "skipped": 0})
+            row[c.outcome] += 1
+        return dict(sorted(table.items()))
+
+    def counts(self) -> dict[str, int]:
+        out = {"passed": 0, "failed": 0, "skipped": 0}
+        for c in self.cases:
+            out[c.outcome] += 1
+        return out
+
+    def failures(self) -> list[dict[str, str]]:
+        return [{"test": c.name, "cause": cause(c.message), "message": c.message[:600]} for c in self.cases if c.outcome == "failed"]
+
+    def witnesses(self) -> dict[str, list[dict[str, str]]]:
+        """Per promise, the e2e tests of it that ran here, with their outcomes."""
+        out: dict[str, list[dict[str, str]]] = {}
+        for c in self.cases:
+            for pid in subset.witnessed(c.name):
+                out.setdefault(pid, []).append({"test": c.name, "outcome": c.outcome, "reason": cause(c.message) if c.message else ""})
+        return out
+
+    def unwitnessed(self) -> dict[str, list[str]]:
+        """Witness patterns that matched no test of the run: a renamed test, or not selected."""
+        names = [c.name + " " for c in self.cases]
+        return {pid: [p for p in patterns if not any(re.search(p, n) for n in names)]
+                for pid, patterns in subset.WITNESSES.items() if any(not any(re.search(p, n) for n in names) for p in patterns)}
+
+
+def cause(message: str) -> str:
+    """Why a test failed, in a few words: an image the lab does not make, a timeout, or the
+    message's first line."""
+    pulled = re.search(rf"{re.escape(images.REPOSITORY)}/[\w./-]+:[\w.-]+", message)
+    if pulled and re.search(r"ErrImagePull|ImagePullBackOff|failed to pull|not found", message):
+        return f"missing image {pulled.group(0)} (underhood does not make it)"
+    if re.search(r"timed out|context deadline exceeded|Timed out", message):
+        return "timed out: " + _first_line(message)
+    return _first_line(message)
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def parse(xml: str, selected: Callable[[str], bool]) -> Results:
+    """The JUnit of one run. ``selected``: the tests the run was asked for; ginkgo lists every
+    spec of the suite, and the others are not this lab's skips."""
+    root = ET.fromstring(xml)
+    results = Results()
+    for case in root.iter("testcase"):
+        name = re.sub(r"^\[It\] ", "", case.get("name", ""))
+        if not name.startswith("[sig-") or not selected(name):
+            continue  # the suite's own nodes (BeforeSuite, ReportAfterSuite) and other specs
+        status = case.get("status") or ("failed" if case.find("failure") is not None or case.find("error") is not None
+                                        else "skipped" if case.find("skipped") is not None else "passed")
+        detail = case.find("failure")
+        if detail is None:
+            detail = case.find("error")
+        if detail is None:
+            detail = case.find("skipped")
+        message = "" if detail is None else (detail.get("message") or "") + "\n" + (detail.text or "")
+        results.cases.append(Case(name, OUTCOMES.get(status, "failed"), float(case.get("time") or 0), message.strip()))
+    return results

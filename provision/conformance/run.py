@@ -1,0 +1,131 @@
+"""One run of Kubernetes' e2e tests against the lab, from the admin host through the VIP, as
+the documents' admin works: e2e.test, ginkgo and kubectl delivered there, the test images
+imported into every node's containerd, ginkgo's JUnit brought back into reports/."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+from provision import baseimage, kubeclient
+from provision.conformance import images, results, subset
+from provision.errors import ProviderError
+from provision.kube import binaries
+from provision.steps.kubernetes import deliver, import_images
+from provision.version import version
+
+#: The run's files on the admin host.
+WORK = "/var/lib/underhood/e2e"
+#: ginkgo's bound on the whole run, and ours a minute beyond it (it then reports what ran).
+TIMEOUT_S = {"focused": 2 * 3600, "full": 8 * 3600}
+#: Parallel ginkgo processes: each runs its tests' pods; two keep a 2-core machine's lab
+#: from timing tests out on its own load.
+PROCS = 2
+
+
+def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
+    """Build what the run needs (cached), deliver it; the paths on the admin host."""
+    admin = p.plan.host(kubeclient.entry_host(p))
+    base_root = baseimage.ensure(p.plan, log)
+    e2e = binaries.build(binaries.E2E, log)
+    tools = binaries.build(binaries.E2E_TOOLS, log)
+    kubectl = binaries.build(binaries.KUBERNETES, log) / "kubectl"
+    archives = images.ensure(base_root, log)
+    nodes = [h for h in p.plan.hosts if h.role in ("master", "worker")]
+    log(f"importing {len(images.IMAGES)} test images on {len(nodes)} nodes")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda h: import_images(p, h, {i.ref: archives / i.archive_name() for i in images.IMAGES}), nodes))
+    log(f"delivering e2e.test, ginkgo and kubectl to {admin.name}")
+    paths = {"e2e": deliver(p, admin, e2e / "e2e.test", "0755"), "ginkgo": deliver(p, admin, tools / "ginkgo", "0755"),
+             "kubectl": deliver(p, admin, kubectl, "0755")}
+    kubeconfig = kubeclient.admin_kubeconfig(p)
+    kubeclient.check_server(kubeconfig, p.plan)  # through the VIP, or not at all
+    p.write(admin.name, f"{WORK}/admin.conf", yaml.safe_dump(kubeconfig), "0600")
+    p.write(admin.name, f"{WORK}/repo-list.yaml", images.repo_list())
+    return paths
+
+
+def argv(paths: dict[str, str], full: bool, procs: int) -> list[str]:
+    """ginkgo running e2e.test in ``procs`` processes, bounded twice (ginkgo, then timeout)."""
+    bound = TIMEOUT_S["full" if full else "focused"]
+    return ["env", f"KUBE_TEST_REPO_LIST={WORK}/repo-list.yaml", "timeout", "-k", "30", str(bound + 60),
+            paths["ginkgo"], f"--procs={procs}", "-v", "--no-color", f"--timeout={bound}s", f"--output-dir={WORK}/report",
+            "--junit-report=junit.xml", *subset.ginkgo_selection(full), paths["e2e"], "--",
+            f"--kubeconfig={WORK}/admin.conf", "--provider=skeleton", f"--kubectl-path={paths['kubectl']}"]
+
+
+def run(p, reports: Path, full: bool = False, procs: int = PROCS, log: Callable[[str], None] = print) -> results.Results:
+    paths = prepare(p, log)
+    admin = kubeclient.entry_host(p)
+    p.run(admin, ["rm", "-rf", f"{WORK}/report"])
+    command = argv(paths, full, procs)
+    log(f"running the {'whole [Conformance] set' if full else 'focused [Conformance] subset'} on {admin} "
+        f"with {procs} ginkgo processes (ginkgo's output in {reports / 'k8s-conformance.log'})")
+    start = time.monotonic()
+    reports.mkdir(parents=True, exist_ok=True)
+    with open(reports / "k8s-conformance.log", "w") as out:
+        proc = subprocess.Popen(p.exec_argv(admin, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        progress = Progress(log)
+        for line in proc.stdout:
+            out.write(line)
+            progress.line(line)
+        code = proc.wait()
+    seconds = time.monotonic() - start
+    junit = p.run(admin, ["cat", f"{WORK}/report/junit.xml"], timeout=120)
+    if not junit.ok:
+        raise ProviderError(f"ginkgo exited {code} and wrote no JUnit on {admin}: see {reports / 'k8s-conformance.log'}")
+    (reports / "junit-k8s-conformance.xml").write_text(junit.stdout)
+    found = results.parse(junit.stdout, selected(full))
+    record(p, reports, found, full, procs, seconds)
+    return found
+
+
+def selected(full: bool) -> Callable[[str], bool]:
+    if full:
+        return lambda name: f"[{subset.LABEL}]" in name
+    return lambda name: f"[{subset.LABEL}]" in name and subset.in_focus(name)
+
+
+class Progress:
+    """One line per finished test (ginkgo -v ends each with a line starting "•"), and ginkgo's
+    lines about the run as a whole; the tests' own logs stay in the log file."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log, self.spec, self.done, self.total = log, "", 0, "?"
+
+    def line(self, line: str) -> None:
+        text = line.strip()
+        if m := re.match(r"Will run (\d+) of (\d+) specs", text):
+            self.total = m.group(1)
+            self.log(f"  {text}")
+        elif text.startswith("[sig-"):
+            self.spec = text
+        elif text.startswith("•"):
+            self.done += 1
+            self.log(f"  {self.done}/{self.total} {text} {self.spec}")
+        elif text.startswith(("Ran ", "FAIL!", "SUCCESS!", "Ginkgo ran", "Test Suite")):
+            self.log(f"  {text}")
+
+
+def record(p, reports: Path, found: results.Results, full: bool, procs: int, seconds: float) -> None:
+    """reports/k8s-conformance.json (the report's section) and the witnesses as a promise run
+    of their own, so the report lists them under their promises."""
+    data = {"provider": p.name, "selection": "full" if full else "focused", "procs": procs, "seconds": round(seconds, 1),
+            "kubernetes": binaries.KUBERNETES.version, "counts": found.counts(), "per_sig": found.per_sig(),
+            "failures": found.failures(), "witnesses": found.witnesses(), "unwitnessed": found.unwitnessed(),
+            "underhood": version()}
+    (reports / "k8s-conformance.json").write_text(json.dumps(data, indent=1))
+    rows = [{"id": pid, "tests": [dict(t, test=f"e2e: {t['test']}") for t in tests if t["outcome"] != "skipped"]}
+            for pid, tests in found.witnesses().items()]
+    runs = reports / "promises"
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / f"{p.name}-k8s-conformance.json").write_text(json.dumps(
+        {"provider": p.name, "suite": "k8s-conformance", "underhood": version(), "promises": [r for r in rows if r["tests"]]}, indent=1))
