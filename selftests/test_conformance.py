@@ -1,0 +1,168 @@
+"""Kubernetes' e2e run without a lab: its selection, its images' contents, the command on the
+admin host, and what is read from ginkgo's JUnit (a stand-in with each outcome)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provision.conformance import images, results, run, subset
+from provision.kube import binaries
+from provision.kube import images as lab_images
+
+JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="5" disabled="0" errors="0" failures="2" time="400.0">
+  <testsuite name="Kubernetes e2e suite" package="/opt" tests="5" skipped="2" errors="0" failures="2" time="400.0">
+    <testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="1.5"></testcase>
+    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" classname="Kubernetes e2e suite" status="passed" time="20.5"></testcase>
+    <testcase name="[It] [sig-network] Services should serve a basic endpoint from pods [Conformance]" classname="Kubernetes e2e suite" status="failed" time="300.0">
+      <failure message="Timed out after 300.000s." type="failed">[FAILED] Timed out after 300.000s.
+endpoints not ready</failure>
+    </testcase>
+    <testcase name="[It] [sig-node] Pods should be updated [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="failed" time="60.0">
+      <failure message="pod never ran" type="failed">Back-off pulling image "registry.underhood.invalid/e2e-test-images/nginx:1.15-4": ErrImagePull</failure>
+    </testcase>
+    <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0.1">
+      <skipped message="skipped - the node has no IPv6"></skipped>
+    </testcase>
+    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[ReportAfterSuite] Kubernetes e2e JUnit report" classname="Kubernetes e2e suite" status="passed" time="0.1"></testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_the_focus_takes_the_documents_areas_and_nothing_else():
+    taken = ["[sig-network] DNS should provide DNS for services [Conformance]",
+             "[sig-network] Networking Granular Checks: Pods should function for intra-pod communication: http [NodeConformance] [Conformance]",
+             "[sig-node] Pods Extended Pods Set QOS Class should be set on Pods with matching resource requests [Conformance]",
+             "[sig-node] Container Runtime blackbox test on terminated container should report termination message [Conformance]",
+             "[sig-storage] Secrets should be consumable from pods in volume [NodeConformance] [Conformance]"]
+    left = ["[sig-apps] Job should run a job to completion [Conformance]", "[sig-storage] Projected secret should be consumable [Conformance]",
+            "[sig-node] PodTemplates should delete a collection of pod templates [Conformance]",
+            "[sig-network] EndpointSlice should have Endpoints and EndpointSlices pointing to API Server [Conformance]"]
+    assert [subset.in_focus(n) for n in taken] == [True] * len(taken)
+    assert [subset.in_focus(n) for n in left] == [False] * len(left)
+    assert subset.ginkgo_selection(full=True) == ["--label-filter=Conformance"]
+    assert subset.ginkgo_selection(full=False) == ["--label-filter=Conformance", f"--focus={subset.focus()}"]
+
+
+def test_every_registry_of_the_tests_is_mapped_into_the_labs_repository():
+    mapped = yaml.safe_load(images.repo_list())
+    assert set(mapped) == set(images.REGISTRIES)
+    # .invalid never resolves: a pull the lab did not expect fails inside it
+    assert all(v == lab_images.REPOSITORY or v.startswith(lab_images.REPOSITORY + "/") for v in mapped.values())
+    assert {i.ref for i in images.IMAGES} >= {f"{mapped['promoterE2eRegistry']}/agnhost:2.63.0", f"{mapped['gcRegistry']}/pause:3.10.2"}
+    assert all("/" not in i.archive_name() for i in images.IMAGES)
+    assert images.images_missing([f"{mapped['promoterE2eRegistry']}/nginx:1.15-4", images.IMAGES[0].ref]) == [
+        f"{mapped['promoterE2eRegistry']}/nginx:1.15-4"]
+
+
+def _root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    for path in ("bin/busybox", *(p.lstrip("/") for p in images.DEBIAN_TOOLS)):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(b"\x7fELF " + path.encode())
+    return root
+
+
+def _config_and_files(archive: Path) -> tuple[dict, dict[str, tarfile.TarInfo]]:
+    with tarfile.open(archive) as t:
+        index = json.loads(t.extractfile("index.json").read())
+        manifest = json.loads(t.extractfile(f"blobs/sha256/{index['manifests'][0]['digest'][7:]}").read())
+        config = json.loads(t.extractfile(f"blobs/sha256/{manifest['config']['digest'][7:]}").read())
+        layer = t.extractfile(f"blobs/sha256/{manifest['layers'][0]['digest'][7:]}")
+        with tarfile.open(fileobj=layer) as lt:
+            files = {m.name: m for m in lt.getmembers()}
+    return config, files
+
+
+def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "seq"])
+    monkeypatch.setattr(lab_images, "_needed_libraries", lambda root, paths: set())
+    porter = tmp_path / "agnhost" / "porter"
+    porter.mkdir(parents=True)
+    for name in ("localhost.crt", "localhost.key"):
+        (porter / name).write_text(name)
+    monkeypatch.setattr(images, "_agnhost_source", lambda: tmp_path / "agnhost")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "agnhost").write_bytes(b"\x7fELF agnhost")
+    out = tmp_path / "agnhost.tar"
+    images.build_image(images.IMAGES[0], _root(tmp_path), tools, out)
+    config, files = _config_and_files(out)
+    assert (config["config"]["Entrypoint"], config["config"]["Cmd"]) == (["/agnhost"], ["pause"])
+    assert files["agnhost-2"].linkname == "agnhost" and files["bin/sh"].linkname == "busybox"
+    assert {"usr/bin/dig", "usr/bin/curl", "usr/bin/nc", "uploads", "localhost.crt"} <= set(files)
+    assert "bin/busybox" in files and "bin/seq" in files
+
+    busybox = tmp_path / "busybox.tar"
+    images.build_image(next(i for i in images.IMAGES if i.kind == "busybox"), _root(tmp_path), tools, busybox)
+    config, files = _config_and_files(busybox)
+    # no entrypoint: a pod's args run as they are, as with the tests' own busybox
+    assert "Entrypoint" not in config["config"] and config["config"]["Cmd"] == ["sh"]
+    assert "agnhost" not in files
+
+
+def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubeconfig():
+    paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
+    argv = run.argv(paths, full=False, procs=3)
+    assert argv[:6] == ["env", f"KUBE_TEST_REPO_LIST={run.WORK}/repo-list.yaml", "timeout", "-k", "30",
+                        str(run.TIMEOUT_S["focused"] + 60)]
+    assert argv[6] == "/c/ginkgo" and "--procs=3" in argv and f"--timeout={run.TIMEOUT_S['focused']}s" in argv
+    e2e = argv.index("/c/e2e.test")
+    assert argv[e2e + 1] == "--" and f"--kubeconfig={run.WORK}/admin.conf" in argv[e2e:]
+    assert f"--focus={subset.focus()}" in argv[:e2e]
+    assert not any(a.startswith("--focus") for a in run.argv(paths, full=True, procs=2))
+
+
+def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
+    found = results.parse(JUNIT, run.selected(full=False))
+    # the suite's own nodes and the specs the focus left out are not this run's
+    assert [c.name.split(" should")[0] for c in found.cases] == [
+        "[sig-network] DNS", "[sig-network] Services", "[sig-node] Pods", "[sig-node] Pods"]
+    assert found.counts() == {"passed": 1, "failed": 2, "skipped": 1}
+    assert found.per_sig() == {"sig-network": {"passed": 1, "failed": 1, "skipped": 0},
+                               "sig-node": {"passed": 0, "failed": 1, "skipped": 1}}
+    causes = {f["test"].split(" should")[0]: f["cause"] for f in found.failures()}
+    assert causes["[sig-node] Pods"].startswith("missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4")
+    assert causes["[sig-network] Services"].startswith("timed out")
+    witnesses = found.witnesses()
+    assert [(t["outcome"]) for t in witnesses["K8S-07"]] == ["passed"]
+    assert [(t["outcome"]) for t in witnesses["K8S-09"]] == ["failed"]
+    assert "K8S-06" in found.unwitnessed()  # no networking test ran: said, not silently absent
+    full = results.parse(JUNIT, run.selected(full=True))
+    assert full.per_sig()["sig-apps"] == {"passed": 0, "failed": 0, "skipped": 1}  # every [Conformance] test is the full run's
+
+
+def test_the_runs_witnesses_join_the_promise_table(tmp_path):
+    from provision.report import merge_runs
+
+    class Lab:
+        name = "local"
+
+    run.record(Lab(), tmp_path, results.parse(JUNIT, run.selected(full=False)), full=False, procs=2, seconds=12.0)
+    providers, table = merge_runs(tmp_path / "promises")
+    assert providers == ["local"]
+    assert table["K8S-07"]["local"].status == "passed" and table["K8S-09"]["local"].status == "failed"
+    assert table["K8S-07"]["local"].tests[0]["suite"] == "k8s-conformance"
+    summary = json.loads((tmp_path / "k8s-conformance.json").read_text())
+    assert summary["counts"]["failed"] == 2 and summary["kubernetes"] == binaries.KUBERNETES.version
+
+
+@pytest.mark.parametrize("lines, said", [
+    (["Will run 85 of 7120 specs", "[sig-network] DNS should provide DNS for services [Conformance]", "• [20.512 seconds]"],
+     ["  Will run 85 of 7120 specs", "  1/85 • [20.512 seconds] [sig-network] DNS should provide DNS for services [Conformance]"]),
+    (["  STEP: creating a pod", "I1205 log line", "Ran 85 of 7120 Specs in 900.1 seconds", "SUCCESS! -- 85 Passed"],
+     ["  Ran 85 of 7120 Specs in 900.1 seconds", "  SUCCESS! -- 85 Passed"]),
+])
+def test_progress_says_each_finished_test_and_the_runs_end(lines, said):
+    out: list[str] = []
+    progress = run.Progress(out.append)
+    for line in lines:
+        progress.line(line + "\n")
+    assert out == said
