@@ -18,8 +18,10 @@ JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" disabled="0" errors="0" failures="2" time="400.0">
   <testsuite name="Kubernetes e2e suite" package="/opt" tests="5" skipped="2" errors="0" failures="2" time="400.0">
     <testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="1.5"></testcase>
-    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" classname="Kubernetes e2e suite" status="passed" time="20.5"></testcase>
-    <testcase name="[It] [sig-network] Services should serve a basic endpoint from pods [Conformance]" classname="Kubernetes e2e suite" status="failed" time="300.0">
+    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" classname="Kubernetes e2e suite"
+      status="passed" time="20.5"></testcase>
+    <testcase name="[It] [sig-network] Services should serve a basic endpoint from pods [Conformance]" classname="Kubernetes e2e suite"
+      status="failed" time="300.0">
       <failure message="Timed out after 300.000s." type="failed">[FAILED] Timed out after 300.000s.
 endpoints not ready</failure>
     </testcase>
@@ -29,7 +31,8 @@ endpoints not ready</failure>
     <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0.1">
       <skipped message="skipped - the node has no IPv6"></skipped>
     </testcase>
-    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" classname="Kubernetes e2e suite"
+      status="skipped" time="0"><skipped message="skipped"></skipped></testcase>
     <testcase name="[ReportAfterSuite] Kubernetes e2e JUnit report" classname="Kubernetes e2e suite" status="passed" time="0.1"></testcase>
   </testsuite>
 </testsuites>
