@@ -169,3 +169,19 @@ def test_progress_says_each_finished_test_and_the_runs_end(lines, said):
     for line in lines:
         progress.line(line + "\n")
     assert out == said
+
+
+def test_the_report_has_the_runs_section_per_sig_with_its_failures(tmp_path):
+    from provision import topology
+    from provision.report import build
+
+    class Lab:
+        name = "local"
+
+    run.record(Lab(), tmp_path, results.parse(JUNIT, run.selected(full=False)), full=False, procs=2, seconds=600.0)
+    page = build(topology.load(), tmp_path).read_text()
+    section = page[page.index('id="k8s-conformance"'):page.index("Errata of the documents")]
+    assert "1 passed, 2 failed, 1 skipped" in section and "<td>sig-network</td>" in section
+    assert "missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4" in section
+    empty = tmp_path / "empty"
+    assert "No run recorded" in build(topology.load(), empty).read_text()

@@ -1,7 +1,7 @@
 """`python -m provision report`: one self-contained HTML page from the runs' results.
 
-It reads reports/promises/*.json (one per suite and provider), reports/recovery.json and
-reports/chaos/*.json and *.png, and writes reports/index.html with every image inlined, so
+It reads reports/promises/*.json (one per suite and provider), reports/recovery.json,
+reports/chaos/*.json and *.png and reports/k8s-conformance.json, and writes reports/index.html with every image inlined, so
 the page opens anywhere without a network."""
 
 from __future__ import annotations
@@ -87,12 +87,14 @@ def build(plan: Plan, reports: Path) -> Path:
         evidence.setdefault(found["erratum"], []).append(found)
     # which underhood produced each run, and this page
     runs_by = sorted({json.loads(path.read_text()).get("underhood", "unrecorded") for path in (reports / "promises").glob("*.json")})
+    conformance_file = reports / "k8s-conformance.json"
+    conformance = json.loads(conformance_file.read_text()) if conformance_file.exists() else None
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)), autoescape=True)
     html = env.get_template("index.html.j2").render(
         plan=plan, promises=promises(), errata=errata(), providers=providers, table=table, summary=summary,
         recovery=recovery, scenarios=scenarios,
         unproven={prov: unproven(table, prov) for prov in providers}, limits=deadlines(plan), diagram=svg(plan), total=len(promises()),
-        version=version(), runs_by=runs_by, departures=departures(plan), evidence=evidence,
+        version=version(), runs_by=runs_by, departures=departures(plan), evidence=evidence, conformance=conformance,
     )
     reports.mkdir(parents=True, exist_ok=True)  # a report before any run says so, it does not crash
     out = reports / "index.html"
