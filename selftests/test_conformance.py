@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provision import topology
 from provision.conformance import images, results, run, subset
 from provision.kube import binaries
 from provision.kube import images as lab_images
 
+PLAN = topology.load()
+FOCUSED, STORAGE = subset.passes(PLAN, full=False, driver_file="/d.yaml")
+FULL = subset.passes(PLAN, full=True, driver_file="/d.yaml")[0]
+PASSES = {"conformance": {"seconds": 500.0, "counts": {}}, "storage": {"seconds": 100.0, "counts": {}}}
 JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" disabled="0" errors="0" failures="2" time="400.0">
   <testsuite name="Kubernetes e2e suite" package="/opt" tests="5" skipped="2" errors="0" failures="2" time="400.0">
@@ -113,18 +118,33 @@ def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
 
 def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubeconfig():
     paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
-    argv = run.argv(paths, full=False, procs=3)
-    assert argv[:6] == ["env", f"KUBE_TEST_REPO_LIST={run.WORK}/repo-list.yaml", "timeout", "-k", "30",
-                        str(run.TIMEOUT_S["focused"] + 60)]
-    assert argv[6] == "/c/ginkgo" and "--procs=3" in argv and f"--timeout={run.TIMEOUT_S['focused']}s" in argv
+    argv = run.argv(paths, FOCUSED, 7200, procs=3)
+    assert argv[:6] == ["env", f"KUBE_TEST_REPO_LIST={run.WORK}/repo-list.yaml", "timeout", "-k", "30", "7260"]
+    assert argv[6] == "/c/ginkgo" and "--procs=3" in argv and "--timeout=7200s" in argv
     e2e = argv.index("/c/e2e.test")
     assert argv[e2e + 1] == "--" and f"--kubeconfig={run.WORK}/admin.conf" in argv[e2e:]
-    assert f"--focus={subset.focus()}" in argv[:e2e]
-    assert not any(a.startswith("--focus") for a in run.argv(paths, full=True, procs=2))
+    assert f"--focus={subset.focus()}" in argv[:e2e] and "--label-filter=Conformance" in argv[:e2e]
+    assert not any(a.startswith("--focus") for a in run.argv(paths, FULL, 60, procs=2))
+    storage = run.argv(paths, STORAGE, 3600, procs=2)
+    assert "--storage.testdriver=/d.yaml" in storage[storage.index("--"):]
+    assert not any(a.startswith("--label-filter") for a in storage)  # no [Conformance] test makes a volume
+
+
+def test_the_storage_pass_takes_the_labs_driver_and_its_suites():
+    name = (f"External Storage [Driver: {PLAN.gluster.storage_class.provisioner}] [Testpattern: Dynamic PV (default fs)] "
+            "volume-expand should resize volume when PVC is edited while pod is using it")
+    assert STORAGE.selected(name) and subset.witnessed(name) == ["STO-07"]
+    assert not STORAGE.selected(name.replace(PLAN.gluster.storage_class.provisioner, "hostpath.csi.k8s.io"))
+    assert not STORAGE.selected(name.replace("volume-expand", "snapshottable"))
+    assert not STORAGE.selected(name + " [Disruptive]")
+    definition = yaml.safe_load(subset.driver_definition(PLAN))
+    assert definition["StorageClass"] == {"FromExistingClassName": PLAN.gluster.storage_class.name}
+    caps = definition["DriverInfo"]["Capabilities"]
+    assert caps["controllerExpansion"] is PLAN.gluster.storage_class.allow_volume_expansion and caps["nodeExpansion"] is False
 
 
 def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
-    found = results.parse(JUNIT, run.selected(full=False))
+    found = results.parse(JUNIT, FOCUSED.selected)
     # the suite's own nodes and the specs the focus left out are not this run's
     assert [c.name.split(" should")[0] for c in found.cases] == [
         "[sig-network] DNS", "[sig-network] Services", "[sig-node] Pods", "[sig-node] Pods"]
@@ -138,7 +158,7 @@ def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
     assert [(t["outcome"]) for t in witnesses["K8S-07"]] == ["passed"]
     assert [(t["outcome"]) for t in witnesses["K8S-09"]] == ["failed"]
     assert "K8S-06" in found.unwitnessed()  # no networking test ran: said, not silently absent
-    full = results.parse(JUNIT, run.selected(full=True))
+    full = results.parse(JUNIT, FULL.selected)
     assert full.per_sig()["sig-apps"] == {"passed": 0, "failed": 0, "skipped": 1}  # every [Conformance] test is the full run's
 
 
@@ -148,7 +168,7 @@ def test_the_runs_witnesses_join_the_promise_table(tmp_path):
     class Lab:
         name = "local"
 
-    run.record(Lab(), tmp_path, results.parse(JUNIT, run.selected(full=False)), full=False, procs=2, seconds=12.0)
+    run.record(Lab(), tmp_path, results.parse(JUNIT, FOCUSED.selected), full=False, procs=2, passes=PASSES)
     providers, table = merge_runs(tmp_path / "promises")
     assert providers == ["local"]
     assert table["K8S-07"]["local"].status == "passed" and table["K8S-09"]["local"].status == "failed"
@@ -178,7 +198,7 @@ def test_the_report_has_the_runs_section_per_sig_with_its_failures(tmp_path):
     class Lab:
         name = "local"
 
-    run.record(Lab(), tmp_path, results.parse(JUNIT, run.selected(full=False)), full=False, procs=2, seconds=600.0)
+    run.record(Lab(), tmp_path, results.parse(JUNIT, FOCUSED.selected), full=False, procs=2, passes=PASSES)
     page = build(topology.load(), tmp_path).read_text()
     section = page[page.index('id="k8s-conformance"'):page.index("Errata of the documents")]
     assert "1 passed, 2 failed, 1 skipped" in section and "<td>sig-network</td>" in section

@@ -23,8 +23,9 @@ from provision.version import version
 
 #: The run's files on the admin host.
 WORK = "/var/lib/underhood/e2e"
-#: ginkgo's bound on the whole run, and ours a minute beyond it (it then reports what ran).
-TIMEOUT_S = {"focused": 2 * 3600, "full": 8 * 3600}
+DRIVER_FILE = f"{WORK}/storage-driver.yaml"
+#: ginkgo's bound on each pass, and ours a minute beyond it (ginkgo then reports what ran).
+TIMEOUT_S = {"conformance": 2 * 3600, "conformance-full": 8 * 3600, "storage": 3600}
 #: Parallel ginkgo processes: each runs its tests' pods; two keep a 2-core machine's lab
 #: from timing tests out on its own load.
 PROCS = 2
@@ -49,49 +50,53 @@ def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
     kubeclient.check_server(kubeconfig, p.plan)  # through the VIP, or not at all
     p.write(admin.name, f"{WORK}/admin.conf", yaml.safe_dump(kubeconfig), "0600")
     p.write(admin.name, f"{WORK}/repo-list.yaml", images.repo_list())
+    p.write(admin.name, DRIVER_FILE, subset.driver_definition(p.plan))
     return paths
 
 
-def argv(paths: dict[str, str], full: bool, procs: int) -> list[str]:
+def argv(paths: dict[str, str], one: subset.Pass, bound: int, procs: int) -> list[str]:
     """ginkgo running e2e.test in ``procs`` processes, bounded twice (ginkgo, then timeout)."""
-    bound = TIMEOUT_S["full" if full else "focused"]
     return ["env", f"KUBE_TEST_REPO_LIST={WORK}/repo-list.yaml", "timeout", "-k", "30", str(bound + 60),
             paths["ginkgo"], f"--procs={procs}", "-v", "--no-color", f"--timeout={bound}s", f"--output-dir={WORK}/report",
-            "--junit-report=junit.xml", *subset.ginkgo_selection(full), paths["e2e"], "--",
-            f"--kubeconfig={WORK}/admin.conf", "--provider=skeleton", f"--kubectl-path={paths['kubectl']}"]
+            f"--junit-report=junit-{one.name}.xml", *one.ginkgo, paths["e2e"], "--",
+            f"--kubeconfig={WORK}/admin.conf", "--provider=skeleton", f"--kubectl-path={paths['kubectl']}", *one.e2e]
 
 
 def run(p, reports: Path, full: bool = False, procs: int = PROCS, log: Callable[[str], None] = print) -> results.Results:
     paths = prepare(p, log)
     admin = kubeclient.entry_host(p)
     p.run(admin, ["rm", "-rf", f"{WORK}/report"])
-    command = argv(paths, full, procs)
-    log(f"running the {'whole [Conformance] set' if full else 'focused [Conformance] subset'} on {admin} "
-        f"with {procs} ginkgo processes (ginkgo's output in {reports / 'k8s-conformance.log'})")
-    start = time.monotonic()
     reports.mkdir(parents=True, exist_ok=True)
-    with open(reports / "k8s-conformance.log", "w") as out:
-        proc = subprocess.Popen(p.exec_argv(admin, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found = results.Results()
+    passes: dict[str, dict] = {}
+    for one in subset.passes(p.plan, full, DRIVER_FILE):
+        start = time.monotonic()
+        of_pass = run_pass(p, admin, paths, one, full, procs, reports, log)
+        passes[one.name] = {"seconds": round(time.monotonic() - start, 1), "counts": of_pass.counts()}
+        found.cases += of_pass.cases
+    record(p, reports, found, full, procs, passes)
+    return found
+
+
+def run_pass(p, admin: str, paths: dict[str, str], one: subset.Pass, full: bool, procs: int, reports: Path,
+             log: Callable[[str], None]) -> results.Results:
+    bound = TIMEOUT_S[f"{one.name}-full" if full and f"{one.name}-full" in TIMEOUT_S else one.name]
+    logfile = reports / f"k8s-conformance-{one.name}.log"
+    log(f"{one.name} pass on {admin}, {procs} ginkgo processes, at most {bound // 60} min (ginkgo's output in {logfile})")
+    with open(logfile, "w") as out:
+        proc = subprocess.Popen(p.exec_argv(admin, argv(paths, one, bound, procs)), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         progress = Progress(log)
         for line in proc.stdout:
             out.write(line)
             progress.line(line)
         code = proc.wait()
-    seconds = time.monotonic() - start
-    junit = p.run(admin, ["cat", f"{WORK}/report/junit.xml"], timeout=120)
+    junit = p.run(admin, ["cat", f"{WORK}/report/junit-{one.name}.xml"], timeout=120)
     if not junit.ok:
-        raise ProviderError(f"ginkgo exited {code} and wrote no JUnit on {admin}: see {reports / 'k8s-conformance.log'}")
-    (reports / "junit-k8s-conformance.xml").write_text(junit.stdout)
-    found = results.parse(junit.stdout, selected(full))
-    record(p, reports, found, full, procs, seconds)
-    return found
-
-
-def selected(full: bool) -> Callable[[str], bool]:
-    if full:
-        return lambda name: f"[{subset.LABEL}]" in name
-    return lambda name: f"[{subset.LABEL}]" in name and subset.in_focus(name)
+        raise ProviderError(f"ginkgo exited {code} in the {one.name} pass and wrote no JUnit on {admin}: see {logfile}")
+    (reports / f"junit-k8s-conformance-{one.name}.xml").write_text(junit.stdout)
+    return results.parse(junit.stdout, one.selected)
 
 
 class Progress:
@@ -115,10 +120,11 @@ class Progress:
             self.log(f"  {text}")
 
 
-def record(p, reports: Path, found: results.Results, full: bool, procs: int, seconds: float) -> None:
+def record(p, reports: Path, found: results.Results, full: bool, procs: int, passes: dict[str, dict]) -> None:
     """reports/k8s-conformance.json (the report's section) and the witnesses as a promise run
     of their own, so the report lists them under their promises."""
-    data = {"provider": p.name, "selection": "full" if full else "focused", "procs": procs, "seconds": round(seconds, 1),
+    data = {"provider": p.name, "selection": "full" if full else "focused", "procs": procs, "passes": passes,
+            "seconds": round(sum(one["seconds"] for one in passes.values()), 1),
             "kubernetes": binaries.KUBERNETES.version, "counts": found.counts(), "per_sig": found.per_sig(),
             "failures": found.failures(), "witnesses": found.witnesses(), "unwitnessed": found.unwitnessed(),
             "underhood": version()}

@@ -1,14 +1,19 @@
-"""Which of Kubernetes' [Conformance] tests the focused run takes, and which of them witness
-one of the documents' promises.
+"""Which of Kubernetes' e2e tests a run takes, and which of them witness one of the
+documents' promises.
 
-The focus is what the documents promise of the cluster: DNS, Services, pod networking across
-nodes, pods and containers through their lifecycle, ConfigMaps and Secrets (85 tests in
-v1.36.3). Persistent volumes have no [Conformance] test for a StorageClass; the lab's class
-is the storage tests' business (tests/test_claims.py)."""
+Two passes. The [Conformance] tests: focused on what the documents promise of the cluster
+(DNS, Services, pod networking across nodes, pods and containers through their lifecycle,
+ConfigMaps and Secrets: 85 tests in v1.36.3), or all of them. Then the storage suites against
+the lab's StorageClass, as a CSI driver's own CI runs them ("External Storage", a driver
+definition naming the class): no [Conformance] test makes a volume of a class."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import yaml
 
 #: ginkgo's regular expression over the tests' full text (each area ends at a space, so
 #: "[sig-node] Pods" takes "Pods Extended" too, and "Container" alone takes nothing).
@@ -27,6 +32,9 @@ WITNESSES: dict[str, tuple[str, ...]] = {
     "K8S-07": (r"\[sig-network\] DNS should provide DNS for the cluster ", r"\[sig-network\] DNS should provide DNS for services "),
     "K8S-09": (r"\[sig-network\] Services should serve a basic endpoint from pods ",
                r"\[sig-network\] Services should be able to create a functioning NodePort service "),
+    "STO-04": (r"External Storage \[Driver: [^\]]+\] \[Testpattern: Dynamic PV \(default fs\)\] volumes should store data",),
+    "STO-07": (r"External Storage \[Driver: [^\]]+\] \[Testpattern: Dynamic PV \(default fs\)\] volume-expand should resize volume "
+               r"when PVC is edited while pod is using it",),
     "K8S-11": (r"\[sig-node\] Pods should support remote command execution over websockets ",
                r"\[sig-node\] Pods should support retrieving logs from the container over websockets "),
 }
@@ -49,3 +57,46 @@ def in_focus(name: str) -> bool:
 def witnessed(name: str) -> list[str]:
     """The promises an e2e test (by its name) is a witness of."""
     return [pid for pid, patterns in WITNESSES.items() if any(re.search(p, name + " ") for p in patterns)]
+
+
+#: The storage suites' patterns taken for the lab's class: a volume made, written, read,
+#: shared and grown; features the lab's driver lacks skip themselves by its capabilities.
+STORAGE_SUITES = ("provisioning", "volumes", "volume-expand", "multiVolume")
+#: Left out of every pass: tests that break the cluster on purpose or need a feature gate.
+SKIP = r"\[Disruptive\]|\[Feature:|\[Flaky\]"
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    ginkgo: tuple[str, ...]  # the selection, as ginkgo's flags
+    e2e: tuple[str, ...]  # e2e.test's own flags for it
+    selected: Callable[[str], bool]  # the tests of the pass, by name (the JUnit lists every spec)
+
+
+def storage_focus(driver: str) -> str:
+    return (rf"External Storage \[Driver: {re.escape(driver)}\] \[Testpattern: Dynamic PV \(default fs\)\] "
+            rf"({'|'.join(re.escape(s) for s in STORAGE_SUITES)}) ")
+
+
+def driver_definition(plan) -> str:
+    """The storage suites' description of the lab's driver (test/e2e/storage/external): its
+    class, what it can do (a CSI driver of ours: replicated volumes any node mounts, grown
+    online by the controller alone), and its sizes (whole GiB)."""
+    sc = plan.gluster.storage_class
+    return yaml.safe_dump({
+        "StorageClass": {"FromExistingClassName": sc.name},
+        "DriverInfo": {"Name": sc.provisioner, "SupportedSizeRange": {"Min": "1Gi", "Max": "4Gi"},
+                       "Capabilities": {"persistence": True, "exec": True, "multipods": True, "RWX": True,
+                                        "controllerExpansion": sc.allow_volume_expansion,
+                                        "onlineExpansion": sc.allow_volume_expansion, "nodeExpansion": False}},
+    }, sort_keys=False)
+
+
+def passes(plan, full: bool, driver_file: str) -> list[Pass]:
+    conformance = Pass("conformance", tuple(ginkgo_selection(full)), (),
+                       (lambda n: f"[{LABEL}]" in n) if full else (lambda n: f"[{LABEL}]" in n and in_focus(n)))
+    focus = storage_focus(plan.gluster.storage_class.provisioner)
+    storage = Pass("storage", (f"--focus={focus}", f"--skip={SKIP}"), (f"--storage.testdriver={driver_file}",),
+                   lambda n: re.search(focus, n) is not None and re.search(SKIP, n) is None)
+    return [conformance, storage]
