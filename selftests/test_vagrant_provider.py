@@ -185,6 +185,28 @@ def test_packages_installs_only_what_is_missing(monkeypatch):
     assert [c[0] for c in calls if c[0] != "systemd-detect-virt"] == ["dpkg-query"]  # one query, no apt at all
 
 
+def test_a_host_that_does_not_answer_is_not_taken_for_one_missing_every_package(monkeypatch):
+    """Smoke run 9: dpkg's query got no answer over ssh, every package was taken for missing
+    and the step said "installing ... failed:" with nothing after it."""
+    from provision.steps.hostfiles import packages
+
+    p = VagrantProvider(PLAN)
+    monkeypatch.setattr(p, "run", lambda host, argv, **k: Result(255, "", "ssh got no answer from gate-node01 twice"))
+    with pytest.raises(ProviderError, match="asking dpkg which packages are installed failed \\(255\\): ssh got no answer"):
+        packages(p, PLAN.gateway)
+
+
+def test_ssh_waits_longer_for_vms_under_emulation_and_says_when_it_got_no_answer(tmp_path, monkeypatch):
+    p = VagrantProvider(PLAN)
+    p.wait_scale = 5
+    argv = p.exec_argv("gate-node01", ["true"])
+    assert "ConnectTimeout=25" in argv and "ServerAliveCountMax=10" in argv and p.wait_scale == 5
+    assert "ConnectTimeout=5" in VagrantProvider(PLAN).exec_argv("gate-node01", ["true"])  # hardware: as before
+    tool_on_path(tmp_path, monkeypatch, "ssh", "#!/bin/sh\nexit 255\n")  # silent, as with Vagrant's LogLevel FATAL
+    res = p.run("gate-node01", ["true"])
+    assert res.rc == 255 and "no answer from gate-node01 twice" in res.stderr and "25 s" in res.stderr
+
+
 def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):
     """K8S-01 on a VM: br_netfilter and the sysctls take effect without a reboot."""
     from provision import roles

@@ -10,10 +10,21 @@ from pathlib import Path
 
 from provision.providers.base import Result
 
-SSH_OPTS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
-if os.name != "nt":  # Windows' OpenSSH has no connection sharing
-    # one connection per host, reused by the many short commands of a test run
-    SSH_OPTS += ["-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
+#: ssh's waits for a host that does not answer: the connection (with its banner), and the
+#: silence after which an open connection is given up (interval x count).
+CONNECT_S, ALIVE_INTERVAL_S, ALIVE_COUNT = 5, 5, 2
+
+
+def ssh_options(patience: float = 1.0) -> list[str]:
+    """``patience``: how many times slower than hardware the hosts answer (VMs under software
+    emulation): ssh's waits for a silent host are that many times longer."""
+    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={round(CONNECT_S * patience)}",
+            "-o", f"ServerAliveInterval={ALIVE_INTERVAL_S}", "-o", f"ServerAliveCountMax={round(ALIVE_COUNT * patience)}"]
+    if os.name != "nt":  # Windows' OpenSSH has no connection sharing
+        # one connection per host, reused by the many short commands of a test run
+        opts += ["-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/underhood-ssh-%C", "-o", "ControlPersist=30"]
+    return opts
+
 
 def transport_failed(rc: int, stdout: str) -> bool:
     """ssh's own failure, not the command's: 255 with nothing printed. A shared connection
@@ -22,13 +33,14 @@ def transport_failed(rc: int, stdout: str) -> bool:
 
 
 class Ssh:
-    def __init__(self, config: Path, sudo: bool = False) -> None:
+    def __init__(self, config: Path, sudo: bool = False, patience: float = 1.0) -> None:
         self.config = config
         #: Vagrant's boxes log in as an unprivileged user with passwordless sudo.
         self.sudo = sudo
+        self.patience = patience
 
     def _base(self) -> list[str]:
-        return ["ssh", "-F", str(self.config), *SSH_OPTS]
+        return ["ssh", "-F", str(self.config), *ssh_options(self.patience)]
 
     def command(self, host: str, argv: list[str]) -> list[str]:
         line = shlex.join(argv)
@@ -42,6 +54,10 @@ class Ssh:
                 return Result(124, "", f"timed out after {timeout} s: {' '.join(argv)}")
             if not transport_failed(res.returncode, res.stdout) or attempt == 2:
                 break
+        if transport_failed(res.returncode, res.stdout) and not res.stderr.strip():
+            # Vagrant's ssh-config sets LogLevel FATAL: ssh says nothing of its own failure
+            return Result(res.returncode, "", f"ssh got no answer from {host} twice (exit 255, ssh printed nothing; "
+                                               f"it waits {round(CONNECT_S * self.patience)} s to connect)")
         return Result(res.returncode, res.stdout, res.stderr)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:

@@ -40,6 +40,8 @@ def packages(p, host: Host) -> None:
     out before the gateway is up). One query for all: nothing to install, no apt."""
     wanted = wanted_packages(p, host)
     res = p.run(host.name, ["dpkg-query", "-W", "-f=${Package} ${Status}\n", *wanted], timeout=60)
+    if res.rc not in (0, 1):  # 1: some package unknown to dpkg, still an answer
+        raise ProviderError(f"{host.name}: asking dpkg which packages are installed failed ({res.rc}): {res.stderr.strip()[-400:]}")
     missing = [pkg for pkg in wanted if pkg not in installed(res.stdout)]
     if not missing:
         return
@@ -47,7 +49,8 @@ def packages(p, host: Host) -> None:
               f"apt-get install -y -qq --no-install-recommends {' '.join(missing)}")
     res = p.run(host.name, ["sh", "-c", script], timeout=APT_TIMEOUT_S)
     if not res.ok:
-        raise ProviderError(f"{host.name}: installing {', '.join(missing)} failed: {res.stderr.strip()[-800:]}")
+        raise ProviderError(f"{host.name}: installing {', '.join(missing)} failed ({res.rc}): "
+                            f"{(res.stderr.strip() or res.stdout.strip())[-800:]}")
     p.changed(f"{host.name}: installed {', '.join(missing)}")
 
 

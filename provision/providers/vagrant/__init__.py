@@ -99,6 +99,15 @@ class VagrantProvider(Provider):
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
         return self.ssh.run(host, argv, timeout=timeout, input=input)
 
+    @property
+    def wait_scale(self) -> float:
+        """As the base's, and ssh's own waits for a silent VM scale with it."""
+        return self.ssh.patience
+
+    @wait_scale.setter
+    def wait_scale(self, value: float) -> None:
+        self.ssh.patience = value
+
     def exec_argv(self, host: str, argv: list[str]) -> list[str]:
         return self.ssh.command(host, argv)
 
