@@ -1,5 +1,5 @@
 """The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost built from
-the cluster's pin, Debian's busybox and DNS tools from the lab's base image, our pause. They
+the cluster's pin, Debian's busybox and DNS tools from the lab's base image. They
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
@@ -46,20 +46,20 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns", "pause"
+    kind: str  # "agnhost", "busybox", "dns"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
 
 
 #: The tags are those of v1.36.3's test/utils/image/manifest.go. AgnhostPrev (2.55) is the
-#: same agnhost as 2.63.0: one test changes a pod's image from one to the other.
+#: same agnhost as 2.63.0: one test changes a pod's image from one to the other. Their pause
+#: (3.10.2) is kubeadm's, which the nodes have already under that name.
 IMAGES = (
     TestImage(f"{E2E_REGISTRY}/agnhost:2.63.0", "agnhost"),
     TestImage(f"{E2E_REGISTRY}/agnhost:2.55", "agnhost"),
     TestImage(f"{E2E_REGISTRY}/busybox:1.37.0-1", "busybox"),
     TestImage(f"{E2E_REGISTRY}/glibc-dns-testing:2.0.0", "dns"),
-    TestImage(f"{images.REPOSITORY}/pause:3.10.2", "pause"),
 )
 
 
@@ -124,10 +124,6 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path) -> No
         _busybox(layer, base_root)
         _debian(layer, base_root, DNS_TOOLS)
         layer.copy(binaries.bin_dir(binaries.COREDNS) / "coredns", "coredns", 0o755)
-    elif image.kind == "pause":
-        _base(layer)
-        layer.copy(binaries.bin_dir(binaries.PAUSE) / "pause", "pause", 0o755)
-        entrypoint, cmd = ["/pause"], None
     else:
         raise ValueError(f"unknown test image kind {image.kind!r}")
     write_archive(out, image.ref, layer, entrypoint, cmd=cmd)
@@ -143,7 +139,7 @@ def _agnhost_source() -> Path:
 
 
 def cache_dir(base_root: Path) -> Path:
-    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} {binaries.PAUSE.key()}".encode())
+    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()}".encode())
     for image in IMAGES:
         h.update(f"{image.ref} {image.kind}".encode())
     return binaries.CACHE / f"e2e-images-{h.hexdigest()[:12]}"
@@ -153,8 +149,7 @@ def ensure(base_root: Path, log: Callable[[str], None] = print) -> Path:
     """The archives of IMAGES (made once per base image and build); their directory."""
     def build(partial: Path) -> None:
         tools = binaries.build(binaries.E2E_TOOLS, log)
-        for component in (binaries.COREDNS, binaries.PAUSE):
-            binaries.build(component, log)
+        binaries.build(binaries.COREDNS, log)
         for image in IMAGES:
             log(f"test image {image.ref}")
             build_image(image, base_root, tools, partial / image.archive_name())
