@@ -176,4 +176,4 @@ def test_a_test_binary_compiles_its_imports_with_progress_then_links(monkeypatch
     monkeypatch.setattr(binaries, "_go_build", lambda flags, out, pkgs, *a: calls.append(("build", out, *pkgs)))
     binaries._go_test_binary(["-trimpath"], str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e", tmp_path, "e2e", lambda s: None)
     assert calls[1] == ("build", "", "fmt", "k8s.io/kubernetes/test/e2e/framework")
-    assert calls[2] == ("go", "test", "-c", "-trimpath", "-o", str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e")
+    assert calls[2] == ("go", "test", "-c", "-vet=off", "-trimpath", "-o", str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e")
