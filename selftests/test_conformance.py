@@ -179,8 +179,12 @@ def test_the_runs_witnesses_join_the_promise_table(tmp_path):
 
 
 @pytest.mark.parametrize("lines, said", [
-    (["Will run 85 of 7120 specs", "[sig-network] DNS should provide DNS for services [Conformance]", "• [20.512 seconds]"],
-     ["  Will run 85 of 7120 specs", "  1/85 • [20.512 seconds] [sig-network] DNS should provide DNS for services [Conformance]"]),
+    (["Will run 85 of 7579 specs", "------------------------------", "• [6.488 seconds]",
+      "[sig-storage] Secrets should be consumable [NodeConformance] [Conformance] [sig-storage, NodeConformance, Conformance]",
+      "  STEP: Creating a pod to test consume secrets", "• [FAILED] [300.100 seconds]",
+      "[sig-network] DNS should provide DNS for services [Conformance] [sig-network, Conformance]"],
+     ["  Will run 85 of 7579 specs", "  1/85 • [6.488 seconds] [sig-storage] Secrets should be consumable [NodeConformance] [Conformance]",
+      "  2/85 • [FAILED] [300.100 seconds] [sig-network] DNS should provide DNS for services [Conformance]"]),
     (["  STEP: creating a pod", "I1205 log line", "Ran 85 of 7120 Specs in 900.1 seconds", "SUCCESS! -- 85 Passed"],
      ["  Ran 85 of 7120 Specs in 900.1 seconds", "  SUCCESS! -- 85 Passed"]),
 ])

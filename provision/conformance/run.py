@@ -100,22 +100,25 @@ def run_pass(p, admin: str, paths: dict[str, str], one: subset.Pass, full: bool,
 
 
 class Progress:
-    """One line per finished test (ginkgo -v ends each with a line starting "•"), and ginkgo's
-    lines about the run as a whole; the tests' own logs stay in the log file."""
+    """One line per finished test (ginkgo -v prints "• [12.3 seconds]", or "• [FAILED] ...",
+    then the test's name), and ginkgo's lines about the run as a whole; the tests' own logs
+    stay in the log file."""
 
     def __init__(self, log: Callable[[str], None]) -> None:
-        self.log, self.spec, self.done, self.total = log, "", 0, "?"
+        self.log, self.finished, self.done, self.total = log, "", 0, "?"
 
     def line(self, line: str) -> None:
         text = line.strip()
         if m := re.match(r"Will run (\d+) of (\d+) specs", text):
             self.total = m.group(1)
             self.log(f"  {text}")
-        elif text.startswith("[sig-"):
-            self.spec = text
         elif text.startswith("•"):
+            self.finished = text
+        elif self.finished and text.startswith("["):
             self.done += 1
-            self.log(f"  {self.done}/{self.total} {text} {self.spec}")
+            name = re.sub(r" \[[^\]]*, [^\]]*\]$", "", text)  # ginkgo's list of the labels again
+            self.log(f"  {self.done}/{self.total} {self.finished} {name}")
+            self.finished = ""
         elif text.startswith(("Ran ", "FAIL!", "SUCCESS!", "Ginkgo ran", "Test Suite")):
             self.log(f"  {text}")
 
