@@ -177,3 +177,41 @@ def test_a_test_binary_compiles_its_imports_with_progress_then_links(monkeypatch
     binaries._go_test_binary(["-trimpath"], str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e", tmp_path, "e2e", lambda s: None)
     assert calls[1] == ("build", "", "fmt", "k8s.io/kubernetes/test/e2e/framework")
     assert calls[2] == ("go", "test", "-c", "-vet=off", "-trimpath", "-o", str(tmp_path / "e2e.test"), "k8s.io/kubernetes/test/e2e")
+
+
+def test_a_node_imports_the_images_it_lacks_or_holds_in_another_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuilt image keeps its name (the e2e images' sh changed under agnhost:2.63.0): the
+    digest decides, not the name alone."""
+    from provision.kube.oci import Layer, archive_digest, write_archive
+    from provision.providers.base import Result
+    from provision.steps.kubernetes import import_images
+    from selftests.conftest import ContractOnly
+
+    def archive(name: str, text: str) -> Path:
+        layer = Layer()
+        layer.file("f", text)
+        out = tmp_path / f"{len(list(tmp_path.iterdir()))}.tar"
+        write_archive(out, name, layer, ["/f"])
+        return out
+
+    monkeypatch.setattr(binaries, "CACHE", tmp_path)  # where deliver() finds build artifacts
+    same, rebuilt, new = archive("r/same:1", "a"), archive("r/rebuilt:1", "b"), archive("r/new:1", "c")
+    listing = ("REF TYPE DIGEST SIZE PLATFORMS LABELS\n"
+               f"r/same:1 application/vnd.oci.image.manifest.v1+json {archive_digest(same)} 1 linux/amd64 -\n"
+               f"r/rebuilt:1 application/vnd.oci.image.manifest.v1+json sha256:{'0' * 64} 1 linux/amd64 -\n")
+    imported: list[str] = []
+
+    class Node(ContractOnly):
+        def run(self, host, argv, *, timeout=60, input=None):
+            if argv[3:5] == ["images", "ls"]:
+                return Result(0, listing, "")
+            if argv[3:5] == ["images", "import"]:
+                imported.append(argv[-1])
+            return Result(0, "", "")
+
+        def upload(self, host, source, dest, mode="0644"):
+            return True
+
+    plan = topology.load()
+    import_images(Node(plan), plan.workers[0], {"r/same:1": same, "r/rebuilt:1": rebuilt, "r/new:1": new})
+    assert [Path(a).name for a in imported] == [rebuilt.name, new.name]

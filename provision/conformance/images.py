@@ -20,7 +20,7 @@ from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.kube.oci import Layer, write_archive
 
-RECIPE = "1"
+RECIPE = "2"
 #: The tests' registries (k8s.io/kubernetes test/utils/image, RegistryList), each mapped
 #: under the lab's repository, which never resolves: a pull the lab did not expect fails
 #: inside the lab.
@@ -77,11 +77,17 @@ def _applets(root: Path) -> list[str]:
 
 
 def _busybox(layer: Layer, root: Path) -> None:
-    """Every applet of Debian's busybox in /bin, as the tests' busybox image has them."""
+    """Every applet of Debian's busybox in /bin, as the tests' busybox image has them, with
+    Debian's bash as sh. Debian 12's busybox (1.35) is built to prefer its own applets over
+    PATH (its `nc` ran where the tests call netcat's `nc -v`), and its ash drops environment
+    variables whose names are no shell identifiers (`data-1`, which the ConfigMap and Secret
+    tests read back); the tests' busybox (1.37) does neither."""
     layer.copy(root / "bin/busybox", "bin/busybox", 0o755)
     for applet in _applets(root):
-        if applet != "busybox":
+        if applet not in ("busybox", "sh"):
             layer.symlink(f"bin/{applet}", "busybox")
+    _debian(layer, root, ("/usr/bin/bash",))
+    layer.symlink("bin/sh", "/usr/bin/bash")
 
 
 def _debian(layer: Layer, root: Path, programs: tuple[str, ...]) -> None:

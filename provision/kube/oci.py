@@ -4,6 +4,7 @@ from a list of files, a config, a manifest and an index naming the image, the la
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -107,3 +108,17 @@ def write_archive(out: Path, name: str, layer: Layer, entrypoint: list[str] | No
         add("index.json", json.dumps(index).encode())
     tmp.replace(out)
     return _digest(manifest_b)
+
+
+@functools.cache
+def _index_digest(archive: Path, mtime_ns: int) -> str:
+    with tarfile.open(archive) as t:
+        member = t.extractfile("index.json")
+        assert member is not None
+        return json.loads(member.read())["manifests"][0]["digest"]
+
+
+def archive_digest(archive: Path) -> str:
+    """The manifest digest an archive of write_archive carries: what containerd lists for
+    the image once imported."""
+    return _index_digest(archive, archive.stat().st_mtime_ns)

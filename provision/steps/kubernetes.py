@@ -7,7 +7,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from provision.kube import binaries
+from provision.kube import binaries, oci
 from provision.kube.artifacts import Artifacts
 from provision.roles import kubernetes
 from provision.steps import must
@@ -70,10 +70,12 @@ def _node(p, host: Host, art: Artifacts) -> None:
 
 def import_images(p, host: Host, archives: dict[str, Path]) -> None:
     """Image archives of the build cache (by the name they carry) imported into a node's
-    containerd, those it does not hold yet."""
-    present = set(must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "ls", "-q"]), f"{host.name}: list images").stdout.split())
+    containerd, those it does not hold as they are now: an image rebuilt under the same
+    name (a changed recipe) replaces the one there."""
+    listing = must(p.run(host.name, ["ctr", "-n", "k8s.io", "images", "ls"]), f"{host.name}: list images").stdout
+    present = {row[0]: row[2] for row in (line.split() for line in listing.splitlines()[1:]) if len(row) > 2}
     for ref, source in archives.items():
-        if ref in present:
+        if present.get(ref) == oci.archive_digest(source):
             continue
         archive = deliver(p, host, source)
         # Unpacked by containerd when a container first uses it.
