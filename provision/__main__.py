@@ -153,9 +153,9 @@ def _conformance(args: argparse.Namespace, console: Console) -> int:
     p = _provider(args)
     if not p.is_up():
         raise UnderhoodError("no lab is up: run `python -m provision up` first")
-    found = run.run(p, Path(args.reports), full=args.full, procs=args.procs or run.PROCS, log=console.print)
+    found = run.run(p, Path(args.reports), full=args.full, procs=args.procs or run.PROCS, log=console.print, only=args.focus)
     counts = found.counts()
-    console.print(f"Kubernetes e2e [Conformance] ({'full' if args.full else 'focused'}): {counts['passed']} passed, "
+    console.print(f"Kubernetes e2e ({'full' if args.full else args.focus or 'focused'}): {counts['passed']} passed, "
                   f"{counts['failed']} failed, {counts['skipped']} skipped; {Path(args.reports) / 'k8s-conformance.json'}")
     for failure in found.failures():
         console.print(f"  failed: {failure['test']}: {failure['cause']}", markup=False)
@@ -235,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     provider_options(v)
     v.add_argument("--full", action="store_true", help="every [Conformance] test (hours; nightly, not CI)")
     v.add_argument("--procs", type=int, default=None, help="parallel ginkgo processes (default 2)")
+    v.add_argument("--focus", metavar="REGEX", help="only the [Conformance] tests whose names match (no storage pass)")
     v.add_argument("--reports", default="reports", help="where the JUnit and the summary go (default: reports/)")
     v.set_defaults(func=_conformance)
     v = sub.add_parser("ssh-config", help="ssh access to every host, in `vagrant ssh-config` format")

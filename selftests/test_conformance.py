@@ -212,3 +212,10 @@ def test_the_report_has_the_runs_section_per_sig_with_its_failures(tmp_path):
     assert "missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4" in section
     empty = tmp_path / "empty"
     assert "No run recorded" in build(topology.load(), empty).read_text()
+
+
+def test_focus_narrows_the_run_to_the_conformance_tests_it_names():
+    (only,) = subset.passes(PLAN, full=False, driver_file="/d.yaml", only=r"ConfigMap .*environment")
+    assert only.ginkgo == ("--label-filter=Conformance", r"--focus=ConfigMap .*environment")
+    assert only.selected("[sig-node] ConfigMap should be consumable via the environment [NodeConformance] [Conformance]")
+    assert not only.selected("[sig-node] Secrets should be consumable via the environment [NodeConformance] [Conformance]")

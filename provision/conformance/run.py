@@ -62,19 +62,20 @@ def argv(paths: dict[str, str], one: subset.Pass, bound: int, procs: int) -> lis
             f"--kubeconfig={WORK}/admin.conf", "--provider=skeleton", f"--kubectl-path={paths['kubectl']}", *one.e2e]
 
 
-def run(p, reports: Path, full: bool = False, procs: int = PROCS, log: Callable[[str], None] = print) -> results.Results:
+def run(p, reports: Path, full: bool = False, procs: int = PROCS, log: Callable[[str], None] = print,
+        only: str | None = None) -> results.Results:
     paths = prepare(p, log)
     admin = kubeclient.entry_host(p)
     p.run(admin, ["rm", "-rf", f"{WORK}/report"])
     reports.mkdir(parents=True, exist_ok=True)
     found = results.Results()
     passes: dict[str, dict] = {}
-    for one in subset.passes(p.plan, full, DRIVER_FILE):
+    for one in subset.passes(p.plan, full, DRIVER_FILE, only):
         start = time.monotonic()
         of_pass = run_pass(p, admin, paths, one, full, procs, reports, log)
         passes[one.name] = {"seconds": round(time.monotonic() - start, 1), "counts": of_pass.counts()}
         found.cases += of_pass.cases
-    record(p, reports, found, full, procs, passes)
+    record(p, reports, found, full, procs, passes, only)
     return found
 
 
@@ -123,10 +124,10 @@ class Progress:
             self.log(f"  {text}")
 
 
-def record(p, reports: Path, found: results.Results, full: bool, procs: int, passes: dict[str, dict]) -> None:
+def record(p, reports: Path, found: results.Results, full: bool, procs: int, passes: dict[str, dict], only: str | None = None) -> None:
     """reports/k8s-conformance.json (the report's section) and the witnesses as a promise run
     of their own, so the report lists them under their promises."""
-    data = {"provider": p.name, "selection": "full" if full else "focused", "procs": procs, "passes": passes,
+    data = {"provider": p.name, "selection": "full" if full else "focused" if not only else f"only {only}", "procs": procs, "passes": passes,
             "seconds": round(sum(one["seconds"] for one in passes.values()), 1),
             "kubernetes": binaries.KUBERNETES.version, "counts": found.counts(), "per_sig": found.per_sig(),
             "failures": found.failures(), "witnesses": found.witnesses(), "unwitnessed": found.unwitnessed(),

@@ -93,7 +93,12 @@ def driver_definition(plan) -> str:
     }, sort_keys=False)
 
 
-def passes(plan, full: bool, driver_file: str) -> list[Pass]:
+def passes(plan, full: bool, driver_file: str, only: str | None = None) -> list[Pass]:
+    """The run's passes; ``only``: just the [Conformance] tests matching it (again after a
+    fix, say), and no storage pass."""
+    if only:
+        return [Pass("conformance", (f"--label-filter={LABEL}", f"--focus={only}"), (),
+                     lambda n: f"[{LABEL}]" in n and re.search(only, n) is not None)]
     conformance = Pass("conformance", tuple(ginkgo_selection(full)), (),
                        (lambda n: f"[{LABEL}]" in n) if full else (lambda n: f"[{LABEL}]" in n and in_focus(n)))
     focus = storage_focus(plan.gluster.storage_class.provisioner)
