@@ -140,8 +140,13 @@ def test_the_storage_pass_takes_the_labs_driver_and_its_suites():
     assert not STORAGE.selected(name.replace(PLAN.gluster.storage_class.provisioner, "hostpath.csi.k8s.io"))
     assert not STORAGE.selected(name.replace("volume-expand", "snapshottable"))
     assert not STORAGE.selected(name + " [Disruptive]")
-    definition = yaml.safe_load(subset.driver_definition(PLAN))
-    assert definition["StorageClass"] == {"FromExistingClassName": PLAN.gluster.storage_class.name}
+    definition = yaml.safe_load(subset.driver_definition(PLAN, "/c.yaml"))
+    assert definition["StorageClass"] == {"FromFile": "/c.yaml"}
+    # the lab's class but Delete: the suites refuse to clean up after a class that retains
+    sc = yaml.safe_load(subset.storage_class(PLAN))
+    assert (sc["provisioner"], sc["reclaimPolicy"]) == (PLAN.gluster.storage_class.provisioner, "Delete")
+    assert sc["parameters"]["volumetype"] == PLAN.gluster.storage_class.volumetype
+    assert sc["metadata"]["name"] != PLAN.gluster.storage_class.name
     caps = definition["DriverInfo"]["Capabilities"]
     assert caps["controllerExpansion"] is PLAN.gluster.storage_class.allow_volume_expansion and caps["nodeExpansion"] is False
 

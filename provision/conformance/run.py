@@ -24,6 +24,7 @@ from provision.version import version
 #: The run's files on the admin host.
 WORK = "/var/lib/underhood/e2e"
 DRIVER_FILE = f"{WORK}/storage-driver.yaml"
+CLASS_FILE = f"{WORK}/storage-class.yaml"
 #: ginkgo's bound on each pass, and ours a minute beyond it (ginkgo then reports what ran).
 TIMEOUT_S = {"conformance": 2 * 3600, "conformance-full": 8 * 3600, "storage": 3600}
 #: Parallel ginkgo processes: each runs its tests' pods; two keep a 2-core machine's lab
@@ -50,7 +51,8 @@ def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
     kubeclient.check_server(kubeconfig, p.plan)  # through the VIP, or not at all
     p.write(admin.name, f"{WORK}/admin.conf", yaml.safe_dump(kubeconfig), "0600")
     p.write(admin.name, f"{WORK}/repo-list.yaml", images.repo_list())
-    p.write(admin.name, DRIVER_FILE, subset.driver_definition(p.plan))
+    p.write(admin.name, CLASS_FILE, subset.storage_class(p.plan))
+    p.write(admin.name, DRIVER_FILE, subset.driver_definition(p.plan, CLASS_FILE))
     return paths
 
 

@@ -79,13 +79,26 @@ def storage_focus(driver: str) -> str:
             rf"({'|'.join(re.escape(s) for s in STORAGE_SUITES)}) ")
 
 
-def driver_definition(plan) -> str:
-    """The storage suites' description of the lab's driver (test/e2e/storage/external): its
-    class, what it can do (a CSI driver of ours: replicated volumes any node mounts, grown
-    online by the controller alone), and its sizes (whole GiB)."""
+def storage_class(plan) -> str:
+    """The class the storage suites make theirs from: the lab's own (its provisioner, the
+    documents' parameters), reclaimPolicy Delete. The suites delete what they make and
+    refuse a class that keeps it; the lab's Retain is STO-07's own test."""
+    from provision.roles import gluster
+
+    (sc,) = [d for d in yaml.safe_load_all(gluster.storage_class(plan)) if d and d["kind"] == "StorageClass"]
+    sc["metadata"]["name"] = f"{sc['metadata']['name']}-e2e"
+    sc["reclaimPolicy"] = "Delete"
+    return yaml.safe_dump(sc, sort_keys=False)
+
+
+def driver_definition(plan, class_file: str) -> str:
+    """The storage suites' description of the lab's driver (test/e2e/storage/external): the
+    class they copy (``class_file``: storage_class's), what the driver can do (a CSI driver of
+    ours: replicated volumes any node mounts, grown online by the controller alone), its
+    sizes (whole GiB)."""
     sc = plan.gluster.storage_class
     return yaml.safe_dump({
-        "StorageClass": {"FromExistingClassName": sc.name},
+        "StorageClass": {"FromFile": class_file},
         "DriverInfo": {"Name": sc.provisioner, "SupportedSizeRange": {"Min": "1Gi", "Max": "4Gi"},
                        "Capabilities": {"persistence": True, "exec": True, "multipods": True, "RWX": True,
                                         "controllerExpansion": sc.allow_volume_expansion,
