@@ -30,9 +30,13 @@ JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
       <failure message="Timed out after 300.000s." type="failed">[FAILED] Timed out after 300.000s.
 endpoints not ready</failure>
     </testcase>
-    <testcase name="[It] [sig-node] Pods should be updated [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="failed" time="60.0">
-      <failure message="pod never ran" type="failed">Back-off pulling image "registry.underhood.invalid/e2e-test-images/nginx:1.15-4": ErrImagePull</failure>
+    <testcase name="[It] [sig-node] Pods should be updated [NodeConformance] [Conformance] [sig-node, NodeConformance, Conformance]"
+      classname="Kubernetes e2e suite" status="failed" time="300.0">
+      <failure message="Timed out after 300.001s." type="failed">expected pod success: Timed out after 300.001s.</failure>
+      <system-err>message: 'Back-off pulling image "registry.underhood.invalid/e2e-test-images/nginx:1.15-4": reason: ImagePullBackOff</system-err>
     </testcase>
+    <testcase name="[It] External Storage [Driver: gluster.kube.local] [Testpattern: Dynamic PV (default fs)] volumes should store data"
+      classname="Kubernetes e2e suite" status="passed" time="40.0"></testcase>
     <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0.1">
       <skipped message="skipped - the node has no IPv6"></skipped>
     </testcase>
@@ -161,6 +165,10 @@ def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
                                "sig-node": {"passed": 0, "failed": 1, "skipped": 1}}
     causes = {f["test"].split(" should")[0]: f["cause"] for f in found.failures()}
     assert causes["[sig-node] Pods"].startswith("missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4")
+    assert all(not c.name.endswith("Conformance]") or c.name.endswith(" [Conformance]") for c in found.cases)  # no label list
+    storage = results.parse(JUNIT, STORAGE.selected)
+    assert [(c.sig, c.outcome) for c in storage.cases] == [("sig-storage (the lab's driver)", "passed")]
+    assert [t["outcome"] for t in storage.witnesses()["STO-04"]] == ["passed"]
     assert causes["[sig-network] Services"].startswith("timed out")
     witnesses = found.witnesses()
     assert [(t["outcome"]) for t in witnesses["K8S-07"]] == ["passed"]

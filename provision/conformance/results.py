@@ -25,6 +25,8 @@ class Case:
 
     @property
     def sig(self) -> str:
+        if self.name.startswith("External Storage"):
+            return "sig-storage (the lab's driver)"
         m = re.search(r"\[(sig-[a-z-]+)\]", self.name)
         return m.group(1) if m else "other"
 
@@ -80,15 +82,21 @@ def _first_line(text: str) -> str:
     return lines[0][:200] if lines else ""
 
 
+#: ginkgo's entries for the suite's own setup and reports, not tests.
+SUITE_NODES = ("[SynchronizedBeforeSuite]", "[BeforeSuite]", "[SynchronizedAfterSuite]", "[AfterSuite]", "[ReportAfterSuite]",
+               "[ReportBeforeSuite]", "[DeferCleanup (Suite)]")
+
+
 def parse(xml: str, selected: Callable[[str], bool]) -> Results:
     """The JUnit of one run. ``selected``: the tests the run was asked for; ginkgo lists every
     spec of the suite, and the others are not this lab's skips."""
     root = ET.fromstring(xml)
     results = Results()
     for case in root.iter("testcase"):
-        name = re.sub(r"^\[It\] ", "", case.get("name", ""))
-        if not name.startswith("[sig-") or not selected(name):
-            continue  # the suite's own nodes (BeforeSuite, ReportAfterSuite) and other specs
+        # "[It] " before, ginkgo's list of the labels after ("[sig-node, Conformance]")
+        name = re.sub(r" \[[^\]]*, [^\]]*\]$", "", re.sub(r"^\[It\] ", "", case.get("name", "")))
+        if name.startswith(SUITE_NODES) or not selected(name):
+            continue  # the suite's own nodes and the specs the run was not asked for
         status = case.get("status") or ("failed" if case.find("failure") is not None or case.find("error") is not None
                                         else "skipped" if case.find("skipped") is not None else "passed")
         detail = case.find("failure")
@@ -97,5 +105,11 @@ def parse(xml: str, selected: Callable[[str], bool]) -> Results:
         if detail is None:
             detail = case.find("skipped")
         message = "" if detail is None else (detail.get("message") or "") + "\n" + (detail.text or "")
-        results.cases.append(Case(name, OUTCOMES.get(status, "failed"), float(case.get("time") or 0), message.strip()))
+        outcome = OUTCOMES.get(status, "failed")
+        log = case.findtext("system-err") or ""
+        # a pod that never ran says why only in the test's log (its status dumped there)
+        pulled = re.search(r"Back-off pulling image \\?\"([^\"\\]+)", log) if outcome == "failed" else None
+        if pulled:
+            message = f"ImagePullBackOff {pulled.group(1)}\n{message}"
+        results.cases.append(Case(name, outcome, float(case.get("time") or 0), message.strip()))
     return results
