@@ -4,8 +4,8 @@ documents' promises.
 Two passes. The [Conformance] tests: focused on what the documents promise of the cluster
 (DNS, Services, pod networking across nodes, pods and containers through their lifecycle,
 ConfigMaps and Secrets: 85 tests in v1.36.3), or all of them. Then the storage suites against
-the lab's StorageClass, as a CSI driver's own CI runs them ("External Storage", a driver
-definition naming the class): no [Conformance] test makes a volume of a class."""
+the lab's driver, as a CSI driver's own CI runs them ("External Storage", a driver definition
+and a class of the lab's parameters): no [Conformance] test makes a volume of a class."""
 
 from __future__ import annotations
 
