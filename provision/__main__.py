@@ -155,12 +155,12 @@ def _conformance(args: argparse.Namespace, console: Console) -> int:
         raise UnderhoodError("no lab is up: run `python -m provision up` first")
     # the tests' names are full of brackets ("[sig-network]") that rich would take for markup
     found = run.run(p, Path(args.reports), full=args.full, procs=args.procs or run.PROCS, only=args.focus,
-                    log=lambda text: console.print(text, markup=False, highlight=False))
+                    log=lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True))
     counts = found.counts()
     console.print(f"Kubernetes e2e ({'full' if args.full else args.focus or 'focused'}): {counts['passed']} passed, "
-                  f"{counts['failed']} failed, {counts['skipped']} skipped; {Path(args.reports) / 'k8s-conformance.json'}", markup=False)
+                  f"{counts['failed']} failed, {counts['skipped']} skipped; {Path(args.reports) / 'k8s-conformance.json'}", markup=False, soft_wrap=True)
     for failure in found.failures():
-        console.print(f"  failed: {failure['test']}: {failure['cause']}", markup=False)
+        console.print(f"  failed: {failure['test']}: {failure['cause']}", markup=False, soft_wrap=True)
     return 1 if counts["failed"] or not found.cases else 0
 
 

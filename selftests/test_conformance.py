@@ -232,3 +232,22 @@ def test_focus_narrows_the_run_to_the_conformance_tests_it_names():
     assert only.ginkgo == ("--label-filter=Conformance", r"--focus=ConfigMap .*environment")
     assert only.selected("[sig-node] ConfigMap should be consumable via the environment [NodeConformance] [Conformance]")
     assert not only.selected("[sig-node] Secrets should be consumable via the environment [NodeConformance] [Conformance]")
+
+
+def test_the_command_prints_the_tests_names_with_their_brackets(monkeypatch, capsys):
+    import provision.__main__ as cli
+
+    class Lab:
+        def is_up(self):
+            return True
+
+    def fake_run(p, reports, full, procs, only, log):
+        log("  1/85 • [6.5 seconds] [sig-network] DNS should provide DNS for services [Conformance]")
+        return results.parse(JUNIT, FOCUSED.selected)
+
+    monkeypatch.setattr(cli, "_provider", lambda args: Lab())
+    monkeypatch.setattr(run, "run", fake_run)
+    assert cli.main(["conformance"]) == 1  # two failed in the stand-in JUnit
+    out = capsys.readouterr().out
+    assert "[sig-network] DNS should provide DNS for services [Conformance]" in out
+    assert "failed: [sig-network] Services should serve a basic endpoint from pods [Conformance]" in out
