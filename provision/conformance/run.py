@@ -117,7 +117,7 @@ class Progress:
             self.log(f"  {text}")
         elif text.startswith("•"):
             self.finished = text
-        elif self.finished and text.startswith("["):
+        elif self.finished and text:  # the test's name is the line after its outcome
             self.done += 1
             name = re.sub(r" \[[^\]]*, [^\]]*\]$", "", text)  # ginkgo's list of the labels again
             self.log(f"  {self.done}/{self.total} {self.finished} {name}")
