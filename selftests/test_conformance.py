@@ -4,6 +4,7 @@ admin host, and what is read from ginkgo's JUnit (a stand-in with each outcome).
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -254,3 +255,36 @@ def test_the_command_prints_the_tests_names_with_their_brackets(monkeypatch, cap
     out = capsys.readouterr().out
     assert "[sig-network] DNS should provide DNS for services [Conformance]" in out
     assert "failed: [sig-network] Services should serve a basic endpoint from pods [Conformance]" in out
+
+
+def test_an_interrupted_pass_ends_its_run_on_the_admin_host_by_pid(tmp_path, monkeypatch):
+    """The run is ginkgo under timeout(1) on the admin host, outside this process: stopping
+    here must end it there too, by the PID it wrote, not by name."""
+    import subprocess
+
+    from provision.providers.base import Result
+
+    monkeypatch.setattr(run, "PID_FILE", str(tmp_path / "run.pid"))
+    ran: list[list[str]] = []
+
+    class Admin:
+        def exec_argv(self, host, command):
+            # the pass's own wrapper, around a stand-in for ginkgo that would run for a minute
+            return [*command[:4], "sh", "-c", "echo 'Will run 2 of 9 specs'; exec sleep 60"]
+
+        def run(self, host, argv, timeout=60):
+            ran.append(argv)
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+            return Result(res.returncode, res.stdout, res.stderr)
+
+    def interrupted(text):
+        if "Will run" in text:  # ginkgo has started: Ctrl-C now
+            raise KeyboardInterrupt
+
+    paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
+    with pytest.raises(KeyboardInterrupt):
+        run.run_pass(Admin(), "admin-node01", paths, FOCUSED, False, 2, tmp_path, interrupted)
+    assert ran == [["sh", "-c", f'kill -TERM "$(cat {tmp_path / "run.pid"})"']]
+    pid = int((tmp_path / "run.pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # ended, not left sleeping

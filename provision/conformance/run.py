@@ -25,6 +25,7 @@ from provision.version import version
 WORK = "/var/lib/underhood/e2e"
 DRIVER_FILE = f"{WORK}/storage-driver.yaml"
 CLASS_FILE = f"{WORK}/storage-class.yaml"
+PID_FILE = f"{WORK}/run.pid"
 #: ginkgo's bound on each pass, and ours a minute beyond it (ginkgo then reports what ran).
 TIMEOUT_S = {"conformance": 2 * 3600, "conformance-full": 8 * 3600, "storage": 3600}
 #: Parallel ginkgo processes: each runs its tests' pods; two keep a 2-core machine's lab
@@ -86,15 +87,22 @@ def run_pass(p, admin: str, paths: dict[str, str], one: subset.Pass, full: bool,
     bound = TIMEOUT_S[f"{one.name}-full" if full and f"{one.name}-full" in TIMEOUT_S else one.name]
     logfile = reports / f"k8s-conformance-{one.name}.log"
     log(f"{one.name} pass on {admin}, {procs} ginkgo processes, at most {bound // 60} min (ginkgo's output in {logfile})")
+    # the run's PID kept on the admin host: an interrupted run ends it there, and only it
+    command = ["sh", "-c", f'echo $$ > {PID_FILE}; exec "$@"', "-", *argv(paths, one, bound, procs)]
     with open(logfile, "w") as out:
-        proc = subprocess.Popen(p.exec_argv(admin, argv(paths, one, bound, procs)), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(p.exec_argv(admin, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         progress = Progress(log)
-        for line in proc.stdout:
-            out.write(line)
-            progress.line(line)
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                progress.line(line)
+            code = proc.wait()
+        except BaseException:
+            # timeout(1) passes the signal on to ginkgo, which ends its processes
+            p.run(admin, ["sh", "-c", f'kill -TERM "$(cat {PID_FILE})"'], timeout=30)
+            proc.wait(timeout=120)
+            raise
     junit = p.run(admin, ["cat", f"{WORK}/report/junit-{one.name}.xml"], timeout=120)
     if not junit.ok:
         raise ProviderError(f"ginkgo exited {code} in the {one.name} pass and wrote no JUnit on {admin}: see {logfile}")
