@@ -139,9 +139,14 @@ def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubecon
 
 
 def test_the_storage_pass_takes_the_labs_driver_and_its_suites():
-    name = (f"External Storage [Driver: {PLAN.gluster.storage_class.provisioner}] [Testpattern: Dynamic PV (default fs)] "
+    name = (f"External Storage [Driver: {PLAN.gluster.storage_class.provisioner}] [Testpattern: Dynamic PV (default fs)(allowExpansion)] "
             "volume-expand should resize volume when PVC is edited while pod is using it")
     assert STORAGE.selected(name) and subset.witnessed(name) == ["STO-07"]
+    plain = name.replace("(allowExpansion)", "").replace("volume-expand should resize", "volumes should store data").split(" when")[0]
+    assert STORAGE.selected(plain)
+    # what needs an image underhood does not make is left out, and why is recorded
+    exec_test = plain.replace("should store data", "should allow exec of files on the volume")
+    assert not STORAGE.selected(exec_test) and "nginx" in subset.CANNOT_RUN["should allow exec of files on the volume"]
     assert not STORAGE.selected(name.replace(PLAN.gluster.storage_class.provisioner, "hostpath.csi.k8s.io"))
     assert not STORAGE.selected(name.replace("volume-expand", "snapshottable"))
     assert not STORAGE.selected(name + " [Disruptive]")
@@ -227,6 +232,7 @@ def test_the_report_has_the_runs_section_per_sig_with_its_failures(tmp_path):
     section = page[page.index('id="k8s-conformance"'):page.index("Errata of the documents")]
     assert "1 passed, 2 failed, 1 skipped" in section and "<td>sig-network</td>" in section
     assert "missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4" in section
+    assert "left out: they cannot run here" in section
     empty = tmp_path / "empty"
     assert "No run recorded" in build(topology.load(), empty).read_text()
 

@@ -141,6 +141,7 @@ def record(p, reports: Path, found: results.Results, full: bool, procs: int, pas
             "seconds": round(sum(one["seconds"] for one in passes.values()), 1),
             "kubernetes": binaries.KUBERNETES.version, "counts": found.counts(), "per_sig": found.per_sig(),
             "failures": found.failures(), "witnesses": found.witnesses(), "unwitnessed": found.unwitnessed(),
+            "left_out": {} if only else subset.CANNOT_RUN,
             "underhood": version()}
     (reports / "k8s-conformance.json").write_text(json.dumps(data, indent=1))
     rows = [{"id": pid, "tests": [dict(t, test=f"e2e: {t['test']}") for t in tests if t["outcome"] != "skipped"]}
