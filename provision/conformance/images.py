@@ -3,8 +3,8 @@ the cluster's pin, Debian's busybox and DNS tools from the lab's base image. The
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
-Only the images of the focused subset are made; `images_missing` names what a test needs
-beyond them (a `--full` run lists those tests as unable to run here)."""
+Only the images of the focused subset are made: a test that needs another fails, and the
+report names the image as its cause (results.cause)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,8 @@ REGISTRIES = ("promoterE2eRegistry", "buildImageRegistry", "invalidRegistry", "g
 E2E_REGISTRY = f"{images.REPOSITORY}/e2e-test-images"
 #: Debian programs the test pods call (agnhost's Dockerfile installs their Alpine versions),
 #: taken from the base image with the libraries they load.
-DEBIAN_TOOLS = ("/usr/bin/curl", "/usr/bin/dig", "/usr/bin/nc", "/usr/bin/ss", "/usr/bin/ip", "/usr/bin/getent",
-                "/usr/bin/bash", "/usr/bin/nslookup")
-DNS_TOOLS = ("/usr/bin/dig", "/usr/bin/getent", "/usr/bin/nslookup", "/usr/bin/bash")
+DEBIAN_TOOLS = ("/usr/bin/curl", "/usr/bin/dig", "/usr/bin/nc", "/usr/bin/ss", "/usr/bin/ip", "/usr/bin/getent", "/usr/bin/nslookup")
+DNS_TOOLS = ("/usr/bin/dig", "/usr/bin/getent", "/usr/bin/nslookup")
 
 
 def repo_list() -> str:
@@ -63,12 +62,6 @@ IMAGES = (
 )
 
 
-def images_missing(refs: list[str]) -> list[str]:
-    """The images of ``refs`` (as a test names them) that underhood does not make."""
-    have = {i.ref for i in IMAGES}
-    return sorted(set(refs) - have)
-
-
 def _applets(root: Path) -> list[str]:
     res = subprocess.run(["chroot", str(root), "/bin/busybox", "--list"], capture_output=True, text=True, timeout=30)
     if res.returncode != 0 or not res.stdout.split():
@@ -91,8 +84,8 @@ def _busybox(layer: Layer, root: Path) -> None:
 
 
 def _debian(layer: Layer, root: Path, programs: tuple[str, ...]) -> None:
-    for path in sorted(images._needed_libraries(root, list(programs))) + list(programs):
-        images._add_resolved(layer, root, path)
+    for path in sorted(images.needed_libraries(root, list(programs))) + list(programs):
+        images.add_resolved(layer, root, path)
 
 
 def _base(layer: Layer, users: str = "", groups: str = "") -> None:

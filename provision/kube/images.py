@@ -77,7 +77,7 @@ def addon_images() -> list[Image]:
     ]
 
 
-def _needed_libraries(root: Path, paths: list[str]) -> set[str]:
+def needed_libraries(root: Path, paths: list[str]) -> set[str]:
     """Shared libraries of ``paths`` inside ``root``, by the image's own loader."""
     libs: set[str] = set()
     for path in paths:
@@ -91,14 +91,14 @@ def _needed_libraries(root: Path, paths: list[str]) -> set[str]:
     return libs
 
 
-def _add_resolved(layer: Layer, root: Path, path: str) -> None:
+def add_resolved(layer: Layer, root: Path, path: str) -> None:
     """Add ``path`` from ``root`` as it is there: symlinks as symlinks, then their target."""
     src = root / path.lstrip("/")
     if src.is_symlink():
         target = src.readlink()
         layer.symlink(path, str(target))
         resolved = target if target.is_absolute() else Path(path).parent / target
-        _add_resolved(layer, root, str(resolved))
+        add_resolved(layer, root, str(resolved))
     elif src.exists():
         layer.copy(src, path)
 
@@ -106,8 +106,8 @@ def _add_resolved(layer: Layer, root: Path, path: str) -> None:
 def _iptables(layer: Layer, root: Path) -> None:
     xtables = sorted(str(p.relative_to(root).as_posix()) for p in (root / "usr/lib/x86_64-linux-gnu/xtables").glob("*.so"))
     xtables = ["/" + p for p in xtables]
-    for lib in sorted(_needed_libraries(root, [*IPTABLES, *xtables])) + xtables + list(IPTABLES):
-        _add_resolved(layer, root, lib)
+    for lib in sorted(needed_libraries(root, [*IPTABLES, *xtables])) + xtables + list(IPTABLES):
+        add_resolved(layer, root, lib)
     for link in IPTABLES_LINKS:
         layer.symlink(link, "xtables-nft-multi")
     # iptables reads these; a minimal layer has neither.
