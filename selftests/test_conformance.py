@@ -20,7 +20,9 @@ PLAN = topology.load()
 FOCUSED, STORAGE = subset.passes(PLAN, full=False, driver_file="/d.yaml")
 FULL = subset.passes(PLAN, full=True, driver_file="/d.yaml")[0]
 PASSES = {"conformance": {"seconds": 500.0, "counts": {}}, "storage": {"seconds": 100.0, "counts": {}}}
-JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+DRIVER = PLAN.gluster.storage_class.provisioner
+ADMIN = PLAN.by_role("admin")[0].name
+JUNIT = f"""<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" disabled="0" errors="0" failures="2" time="400.0">
   <testsuite name="Kubernetes e2e suite" package="/opt" tests="5" skipped="2" errors="0" failures="2" time="400.0">
     <testcase name="[SynchronizedBeforeSuite]" classname="Kubernetes e2e suite" status="passed" time="1.5"></testcase>
@@ -36,7 +38,7 @@ endpoints not ready</failure>
       <failure message="Timed out after 300.001s." type="failed">expected pod success: Timed out after 300.001s.</failure>
       <system-err>message: 'Back-off pulling image "registry.underhood.invalid/e2e-test-images/nginx:1.15-4": reason: ImagePullBackOff</system-err>
     </testcase>
-    <testcase name="[It] External Storage [Driver: gluster.kube.local] [Testpattern: Dynamic PV (default fs)] volumes should store data"
+    <testcase name="[It] External Storage [Driver: {DRIVER}] [Testpattern: Dynamic PV (default fs)] volumes should store data"
       classname="Kubernetes e2e suite" status="passed" time="40.0"></testcase>
     <testcase name="[It] [sig-node] Pods should get a host IP [NodeConformance] [Conformance]" classname="Kubernetes e2e suite" status="skipped" time="0.1">
       <skipped message="skipped - the node has no IPv6"></skipped>
@@ -124,14 +126,16 @@ def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
 
 def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubeconfig():
     paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
-    argv = run.argv(paths, FOCUSED, 7200, procs=3)
-    assert argv[:6] == ["env", f"KUBE_TEST_REPO_LIST={run.WORK}/repo-list.yaml", "timeout", "-k", "30", "7260"]
-    assert argv[6] == "/c/ginkgo" and "--procs=3" in argv and "--timeout=7200s" in argv
+    argv = run.argv(paths, FOCUSED, procs=3)
+    bound = FOCUSED.timeout_s
+    assert argv[:6] == ["env", f"KUBE_TEST_REPO_LIST={run.WORK}/repo-list.yaml", "timeout", "-k", "30", str(bound + 60)]
+    assert argv[6] == "/c/ginkgo" and "--procs=3" in argv and f"--timeout={bound}s" in argv
+    assert FULL.timeout_s > bound and STORAGE.timeout_s < bound  # the whole set is hours
     e2e = argv.index("/c/e2e.test")
     assert argv[e2e + 1] == "--" and f"--kubeconfig={run.WORK}/admin.conf" in argv[e2e:]
     assert f"--focus={subset.focus()}" in argv[:e2e] and "--label-filter=Conformance" in argv[:e2e]
-    assert not any(a.startswith("--focus") for a in run.argv(paths, FULL, 60, procs=2))
-    storage = run.argv(paths, STORAGE, 3600, procs=2)
+    assert not any(a.startswith("--focus") for a in run.argv(paths, FULL, procs=2))
+    storage = run.argv(paths, STORAGE, procs=2)
     assert "--storage.testdriver=/d.yaml" in storage[storage.index("--"):]
     assert not any(a.startswith("--label-filter") for a in storage)  # no [Conformance] test makes a volume
 
@@ -202,11 +206,11 @@ def test_the_runs_witnesses_join_the_promise_table(tmp_path):
       "[sig-storage] Secrets should be consumable [NodeConformance] [Conformance] [sig-storage, NodeConformance, Conformance]",
       "  STEP: Creating a pod to test consume secrets", "• [FAILED] [300.100 seconds]",
       "[sig-network] DNS should provide DNS for services [Conformance] [sig-network, Conformance]", "• [38.586 seconds]",
-      "External Storage [Driver: gluster.kube.local] [Testpattern: Dynamic PV (default fs)] volumes should store data",
+      f"External Storage [Driver: {DRIVER}] [Testpattern: Dynamic PV (default fs)] volumes should store data",
       "[SKIPPED] in [It] - provisioning.go:190"],
      ["  Will run 85 of 7579 specs", "  1/85 • [6.488 seconds] [sig-storage] Secrets should be consumable [NodeConformance] [Conformance]",
       "  2/85 • [FAILED] [300.100 seconds] [sig-network] DNS should provide DNS for services [Conformance]",
-      "  3/85 • [38.586 seconds] External Storage [Driver: gluster.kube.local] [Testpattern: Dynamic PV (default fs)] volumes should store data"]),
+      f"  3/85 • [38.586 seconds] External Storage [Driver: {DRIVER}] [Testpattern: Dynamic PV (default fs)] volumes should store data"]),
     (["  STEP: creating a pod", "I1205 log line", "Ran 85 of 7120 Specs in 900.1 seconds", "SUCCESS! -- 85 Passed"],
      ["  Ran 85 of 7120 Specs in 900.1 seconds", "  SUCCESS! -- 85 Passed"]),
 ])
@@ -287,7 +291,7 @@ def test_an_interrupted_pass_ends_its_run_on_the_admin_host_by_pid(tmp_path, mon
 
     paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
     with pytest.raises(KeyboardInterrupt):
-        run.run_pass(Admin(), "admin-node01", paths, FOCUSED, False, 2, tmp_path, interrupted)
+        run.run_pass(Admin(), ADMIN, paths, FOCUSED, 2, tmp_path, interrupted)
     assert ran == [["sh", "-c", f'kill -TERM "$(cat {tmp_path / "run.pid"})"']]
     pid = int((tmp_path / "run.pid").read_text())
     with pytest.raises(ProcessLookupError):

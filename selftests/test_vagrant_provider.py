@@ -191,7 +191,7 @@ def test_a_host_that_does_not_answer_is_not_taken_for_one_missing_every_package(
     from provision.steps.hostfiles import packages
 
     p = VagrantProvider(PLAN)
-    monkeypatch.setattr(p, "run", lambda host, argv, **k: Result(255, "", "ssh got no answer from gate-node01 twice"))
+    monkeypatch.setattr(p, "run", lambda host, argv, **k: Result(255, "", f"ssh got no answer from {PLAN.gateway.name} twice"))
     with pytest.raises(ProviderError, match="asking dpkg which packages are installed failed \\(255\\): ssh got no answer"):
         packages(p, PLAN.gateway)
 
@@ -199,12 +199,12 @@ def test_a_host_that_does_not_answer_is_not_taken_for_one_missing_every_package(
 def test_ssh_waits_longer_for_vms_under_emulation_and_says_when_it_got_no_answer(tmp_path, monkeypatch):
     p = VagrantProvider(PLAN)
     p.wait_scale = 5
-    argv = p.exec_argv("gate-node01", ["true"])
+    argv = p.exec_argv(PLAN.gateway.name, ["true"])
     assert "ConnectTimeout=25" in argv and "ServerAliveCountMax=10" in argv and p.wait_scale == 5
-    assert "ConnectTimeout=5" in VagrantProvider(PLAN).exec_argv("gate-node01", ["true"])  # hardware: as before
+    assert "ConnectTimeout=5" in VagrantProvider(PLAN).exec_argv(PLAN.gateway.name, ["true"])  # hardware: as before
     tool_on_path(tmp_path, monkeypatch, "ssh", "#!/bin/sh\nexit 255\n")  # silent, as with Vagrant's LogLevel FATAL
-    res = p.run("gate-node01", ["true"])
-    assert res.rc == 255 and "no answer from gate-node01 twice" in res.stderr and "25 s" in res.stderr
+    res = p.run(PLAN.gateway.name, ["true"])
+    assert res.rc == 255 and f"no answer from {PLAN.gateway.name} twice" in res.stderr and "25 s" in res.stderr
 
 
 def test_module_and_sysctl_files_are_applied_in_this_boot(monkeypatch):

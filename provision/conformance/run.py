@@ -26,15 +26,14 @@ WORK = "/var/lib/underhood/e2e"
 DRIVER_FILE = f"{WORK}/storage-driver.yaml"
 CLASS_FILE = f"{WORK}/storage-class.yaml"
 PID_FILE = f"{WORK}/run.pid"
-#: ginkgo's bound on each pass, and ours a minute beyond it (ginkgo then reports what ran).
-TIMEOUT_S = {"conformance": 2 * 3600, "conformance-full": 8 * 3600, "storage": 3600}
 #: Parallel ginkgo processes: each runs its tests' pods; two keep a 2-core machine's lab
 #: from timing tests out on its own load.
 PROCS = 2
 
 
 def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
-    """Build what the run needs (cached), deliver it; the paths on the admin host."""
+    """Build what the run needs (cached), deliver it; the paths on the admin host ("admin":
+    its name)."""
     admin = p.plan.host(kubeclient.entry_host(p))
     base_root = baseimage.ensure(p.plan, log)
     e2e = binaries.build(binaries.E2E, log)
@@ -46,8 +45,8 @@ def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda h: import_images(p, h, {i.ref: archives / i.archive_name() for i in images.IMAGES}), nodes))
     log(f"delivering e2e.test, ginkgo and kubectl to {admin.name}")
-    paths = {"e2e": deliver(p, admin, e2e / "e2e.test", "0755"), "ginkgo": deliver(p, admin, tools / "ginkgo", "0755"),
-             "kubectl": deliver(p, admin, kubectl, "0755")}
+    paths = {"admin": admin.name, "e2e": deliver(p, admin, e2e / "e2e.test", "0755"),
+             "ginkgo": deliver(p, admin, tools / "ginkgo", "0755"), "kubectl": deliver(p, admin, kubectl, "0755")}
     kubeconfig = kubeclient.admin_kubeconfig(p)
     kubeclient.check_server(kubeconfig, p.plan)  # through the VIP, or not at all
     p.write(admin.name, f"{WORK}/admin.conf", yaml.safe_dump(kubeconfig), "0600")
@@ -57,10 +56,11 @@ def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
     return paths
 
 
-def argv(paths: dict[str, str], one: subset.Pass, bound: int, procs: int) -> list[str]:
-    """ginkgo running e2e.test in ``procs`` processes, bounded twice (ginkgo, then timeout)."""
-    return ["env", f"KUBE_TEST_REPO_LIST={WORK}/repo-list.yaml", "timeout", "-k", "30", str(bound + 60),
-            paths["ginkgo"], f"--procs={procs}", "-v", "--no-color", f"--timeout={bound}s", f"--output-dir={WORK}/report",
+def argv(paths: dict[str, str], one: subset.Pass, procs: int) -> list[str]:
+    """ginkgo running e2e.test in ``procs`` processes, bounded twice: ginkgo by the pass's
+    bound, and timeout(1) a minute beyond it (ginkgo then reports what ran)."""
+    return ["env", f"KUBE_TEST_REPO_LIST={WORK}/repo-list.yaml", "timeout", "-k", "30", str(one.timeout_s + 60),
+            paths["ginkgo"], f"--procs={procs}", "-v", "--no-color", f"--timeout={one.timeout_s}s", f"--output-dir={WORK}/report",
             f"--junit-report=junit-{one.name}.xml", *one.ginkgo, paths["e2e"], "--",
             f"--kubeconfig={WORK}/admin.conf", "--provider=skeleton", f"--kubectl-path={paths['kubectl']}", *one.e2e]
 
@@ -68,27 +68,26 @@ def argv(paths: dict[str, str], one: subset.Pass, bound: int, procs: int) -> lis
 def run(p, reports: Path, full: bool = False, procs: int = PROCS, log: Callable[[str], None] = print,
         only: str | None = None) -> results.Results:
     paths = prepare(p, log)
-    admin = kubeclient.entry_host(p)
+    admin = paths["admin"]
     p.run(admin, ["rm", "-rf", f"{WORK}/report"])
     reports.mkdir(parents=True, exist_ok=True)
     found = results.Results()
     passes: dict[str, dict] = {}
     for one in subset.passes(p.plan, full, DRIVER_FILE, only):
         start = time.monotonic()
-        of_pass = run_pass(p, admin, paths, one, full, procs, reports, log)
+        of_pass = run_pass(p, admin, paths, one, procs, reports, log)
         passes[one.name] = {"seconds": round(time.monotonic() - start, 1), "counts": of_pass.counts()}
         found.cases += of_pass.cases
     record(p, reports, found, full, procs, passes, only)
     return found
 
 
-def run_pass(p, admin: str, paths: dict[str, str], one: subset.Pass, full: bool, procs: int, reports: Path,
+def run_pass(p, admin: str, paths: dict[str, str], one: subset.Pass, procs: int, reports: Path,
              log: Callable[[str], None]) -> results.Results:
-    bound = TIMEOUT_S[f"{one.name}-full" if full and f"{one.name}-full" in TIMEOUT_S else one.name]
     logfile = reports / f"k8s-conformance-{one.name}.log"
-    log(f"{one.name} pass on {admin}, {procs} ginkgo processes, at most {bound // 60} min (ginkgo's output in {logfile})")
+    log(f"{one.name} pass on {admin}, {procs} ginkgo processes, at most {one.timeout_s // 60} min (ginkgo's output in {logfile})")
     # the run's PID kept on the admin host: an interrupted run ends it there, and only it
-    command = ["sh", "-c", f'echo $$ > {PID_FILE}; exec "$@"', "-", *argv(paths, one, bound, procs)]
+    command = ["sh", "-c", f'echo $$ > {PID_FILE}; exec "$@"', "-", *argv(paths, one, procs)]
     with open(logfile, "w") as out:
         proc = subprocess.Popen(p.exec_argv(admin, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None

@@ -73,12 +73,18 @@ CANNOT_RUN = {
 SKIP = "|".join([r"\[Disruptive\]", r"\[Feature:", r"\[Flaky\]", *(re.escape(t) for t in CANNOT_RUN)])
 
 
+#: ginkgo's bound on a pass: the focused subset took 7 to 20 min here, the storage pass 2 to
+#: 18; the whole [Conformance] set is hours.
+FOCUSED_S, FULL_S, STORAGE_S = 2 * 3600, 8 * 3600, 3600
+
+
 @dataclass(frozen=True)
 class Pass:
     name: str
     ginkgo: tuple[str, ...]  # the selection, as ginkgo's flags
     e2e: tuple[str, ...]  # e2e.test's own flags for it
     selected: Callable[[str], bool]  # the tests of the pass, by name (the JUnit lists every spec)
+    timeout_s: int
 
 
 def storage_focus(driver: str) -> str:
@@ -119,10 +125,11 @@ def passes(plan, full: bool, driver_file: str, only: str | None = None) -> list[
     fix, say), and no storage pass."""
     if only:
         return [Pass("conformance", (f"--label-filter={LABEL}", f"--focus={only}"), (),
-                     lambda n: f"[{LABEL}]" in n and re.search(only, n) is not None)]
+                     lambda n: f"[{LABEL}]" in n and re.search(only, n) is not None, FULL_S)]
     conformance = Pass("conformance", tuple(ginkgo_selection(full)), (),
-                       (lambda n: f"[{LABEL}]" in n) if full else (lambda n: f"[{LABEL}]" in n and in_focus(n)))
+                       (lambda n: f"[{LABEL}]" in n) if full else (lambda n: f"[{LABEL}]" in n and in_focus(n)),
+                       FULL_S if full else FOCUSED_S)
     focus = storage_focus(plan.gluster.storage_class.provisioner)
     storage = Pass("storage", (f"--focus={focus}", f"--skip={SKIP}"), (f"--storage.testdriver={driver_file}",),
-                   lambda n: re.search(focus, n) is not None and re.search(SKIP, n) is None)
+                   lambda n: re.search(focus, n) is not None and re.search(SKIP, n) is None, STORAGE_S)
     return [conformance, storage]

@@ -15,10 +15,14 @@ from provision.providers.base import Result
 CONNECT_S, ALIVE_INTERVAL_S, ALIVE_COUNT = 5, 5, 2
 
 
+def connect_s(patience: float) -> int:
+    return round(CONNECT_S * patience)
+
+
 def ssh_options(patience: float = 1.0) -> list[str]:
     """``patience``: how many times slower than hardware the hosts answer (VMs under software
     emulation): ssh's waits for a silent host are that many times longer."""
-    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={round(CONNECT_S * patience)}",
+    opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_s(patience)}",
             "-o", f"ServerAliveInterval={ALIVE_INTERVAL_S}", "-o", f"ServerAliveCountMax={round(ALIVE_COUNT * patience)}"]
     if os.name != "nt":  # Windows' OpenSSH has no connection sharing
         # one connection per host, reused by the many short commands of a test run
@@ -57,7 +61,7 @@ class Ssh:
         if transport_failed(res.returncode, res.stdout) and not res.stderr.strip():
             # Vagrant's ssh-config sets LogLevel FATAL: ssh says nothing of its own failure
             return Result(res.returncode, "", f"ssh got no answer from {host} twice (exit 255, ssh printed nothing; "
-                                               f"it waits {round(CONNECT_S * self.patience)} s to connect)")
+                                               f"it waits {connect_s(self.patience)} s to connect)")
         return Result(res.returncode, res.stdout, res.stderr)
 
     def spawn(self, host: str, argv: list[str], output: Path) -> subprocess.Popen:
