@@ -197,7 +197,7 @@ def breakages() -> list[Breakage]:
                  edit_haproxy(f"/server {last_master} /d"), put_haproxy_back,
                  affects=THROUGH_THE_API, nightly=True),  # and through this HAProxy, reloaded twice
         Breakage("SEC-01", "haproxy stats with the documents' admin:admin",
-                 edit_haproxy("s/stats auth .*/stats auth admin:admin/"), put_haproxy_back),
+                 edit_haproxy("s/stats auth .*/stats auth admin:admin/"), put_haproxy_back, nightly=True),
         Breakage("SEC-03", "the volume service's key on one node set to the documents' admin:admin",
                  volume_key("admin"), volume_key(None),
                  # that node asks the others for their devices with the key it has, and claims
@@ -224,7 +224,8 @@ def breakages() -> list[Breakage]:
                  lease_time("1h"), leases_back, settle=False, nightly=True),
         Breakage("LB-04", "every master DOWN behind haproxy (health checks on the wrong port; every server still listed)",
                  masters_down_behind_haproxy, masters_back_behind_haproxy,
-                 affects=(*THROUGH_THE_API, "ETCD-01")),  # no API server at all: ETCD-01's members as the API sees them too
+                 # no API server at all: ETCD-01's members as the API sees them too
+                 affects=(*THROUGH_THE_API, "ETCD-01"), nightly=True),
         Breakage("K8S-07", "CoreDNS no longer answers for the cluster domain (its kubernetes zone renamed)",
                  coredns_zone(PLAN.kubernetes.cluster_domain, "cluster.invalid"), coredns_zone("cluster.invalid", PLAN.kubernetes.cluster_domain)),
         Breakage("K8S-07", "CoreDNS scaled to one replica (it still answers)",
