@@ -275,3 +275,51 @@ def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkey
     with pytest.raises(ProviderError, match=rf"a DHCP lease on {host} \(its DHCP client asked \d+ times\)") as caught:
         gateway.wait_for_leases(mute)
     assert f"networkctl of {host} says" in str(caught.value) and f"journalctl of {gw} says" in str(caught.value)
+
+
+class _FirstMaster:
+    """A first master whose `kubeadm init` exits ``rc``; the diagnosis script runs here, on
+    pod logs under ``pods`` instead of kubelet's."""
+
+    def __init__(self, rc: int, pods: Path) -> None:
+        self.plan = topology.load()
+        self.rc, self.pods, self.ran = rc, pods, []
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        self.ran.append(argv[0])
+        if argv[0] == "kubeadm":
+            return Result(self.rc, "", "could not bootstrap the admin user: context deadline exceeded" if self.rc else "")
+        if argv[:2] == ["sh", "-c"]:
+            res = subprocess.run(["sh", "-c", argv[2].replace("/var/log/pods", str(self.pods))], capture_output=True, text=True)
+            return Result(res.returncode, res.stdout, res.stderr)
+        return Result(1 if argv[0] == "test" else 0, "", "")
+
+    def write(self, host, path, content, mode=0o644):
+        pass
+
+    def changed(self, what):
+        pass
+
+    def hosts_are_containers(self):
+        return True
+
+
+def test_a_failed_kubeadm_init_says_what_the_control_plane_was_doing(tmp_path):
+    from provision.steps import cluster
+
+    etcd = tmp_path / "kube-system_etcd-kube-mast01_0a1b" / "etcd"
+    etcd.mkdir(parents=True)
+    (etcd / "0.log").write_text("2026-12-05T10:00:00Z stderr F apply request took too long\n")
+    (etcd / "1.log").write_text("2026-12-05T10:01:00Z stderr F apply request took too long\n"
+                                "2026-12-05T10:01:09Z stderr F slow fdatasync\n")
+    failed = _FirstMaster(1, tmp_path)
+    with pytest.raises(ProviderError) as caught:
+        cluster.init(failed)
+    text = str(caught.value)
+    assert "kubeadm init failed (1): could not bootstrap the admin user" in text
+    assert "etcd: 2 start(s), 2 lines 'took too long'" in text and "slow fdatasync" in text
+    assert "kube-apiserver: never started" in text and "load: " in text
+    # the positive control: an init that works asks the node nothing more
+    fine = _FirstMaster(0, tmp_path)
+    cluster.init(fine)
+    assert "sh" not in fine.ran

@@ -95,8 +95,33 @@ def init(p) -> None:
     # Kept on the node: what the first master was built with (SEC-07 reads it).
     p.write(first, INIT_ARGS, " ".join(args) + "\n")
     must(p.run(first, ["systemctl", "enable", "kubelet"]), f"{first}: enable kubelet")
-    must(p.run(first, ["kubeadm", "init", *args], timeout=kubeadm_timeout_s(p.plan)), f"{first}: kubeadm init")
+    res = p.run(first, ["kubeadm", "init", *args], timeout=kubeadm_timeout_s(p.plan))
+    if not res.ok:
+        raise ProviderError(f"{first}: kubeadm init failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}\n"
+                            f"{control_plane_diagnosis(p, first)}")
     p.changed(f"{first}: kubeadm init")
+
+
+#: What a node's control plane was doing when kubeadm gave up on it: the load, memory and disk,
+#: then each static pod's starts and last words from the logs kubelet keeps (etcd's "took too
+#: long" lines counted: a slow disk or a starved CPU shows there first).
+DIAGNOSIS = r"""
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); memory: $(free -m | awk '/^Mem/ {print $3 " MiB used, " $7 " MiB available"}')"
+for f in cpu io memory; do [ -r /proc/pressure/$f ] && echo "pressure $f: $(head -1 /proc/pressure/$f)"; done
+df -h / | tail -1
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+  logs=$(ls /var/log/pods/kube-system_$c-*/$c/*.log 2>/dev/null)
+  [ -n "$logs" ] || { echo "$c: never started"; continue; }
+  echo "$c: $(echo "$logs" | wc -l) start(s), $(cat $logs | grep -c 'took too long') lines 'took too long'; its last words:"
+  tail -n 4 "$(ls -t $logs | head -1)" | cut -c1-300
+done
+"""
+
+
+def control_plane_diagnosis(p, host: str) -> str:
+    """DIAGNOSIS run on the node, so the cause is in the error (a VM is gone by the time anyone reads it)."""
+    res = p.run(host, ["sh", "-c", DIAGNOSIS], timeout=120)
+    return f"{host} then: {(res.stdout or res.stderr).strip()[-2500:]}"
 
 
 def ca_hash(p) -> str:
@@ -117,8 +142,10 @@ def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
     f = join_config(p.plan, host, p.address(host), secrets, pinned)
     p.write(host.name, f.path, f.content, f.mode)
     must(p.run(host.name, ["systemctl", "enable", "kubelet"]), f"{host.name}: enable kubelet")
-    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=kubeadm_timeout_s(p.plan)),
-         f"{host.name}: kubeadm join")
+    res = p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=kubeadm_timeout_s(p.plan))
+    if not res.ok:
+        diagnosis = control_plane_diagnosis(p, host.name) if host.role == "master" else ""
+        raise ProviderError(f"{host.name}: kubeadm join failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}\n{diagnosis}")
     p.changed(f"{host.name}: kubeadm join")
 
 

@@ -272,7 +272,7 @@ def main() -> int:
                 provider.up()
             except UnderhoodError as e:
                 # recorded with the time it took to fail; the VMs are removed all the same
-                figures["up_failed"] = str(e)[-1500:]
+                figures["up_failed"] = str(e)[-4000:]
                 figures["consoles"] = console_tails()
                 raise
             finally:
