@@ -296,6 +296,16 @@ def test_the_smoke_names_each_vms_clock_and_the_box_keeps_the_tsc():
     assert "tsc=reliable" in kernel
 
 
+def test_the_smoke_counts_each_vms_translated_code_and_its_flushes():
+    """QEMU's `info jit` (7.2) read into the figures: a flush count that grows is a cache too
+    small for what the VM runs; a monitor that answered nothing gives no figure, not a zero."""
+    from provision.providers.vagrant.smoke import jit_counts
+
+    info = ("Translation buffer state:\ngen code size       133876851/134213632\nTB count            418342\n"
+            "TB avg target size  17 max=2534 bytes\n\nStatistics:\nTB flush count      37\nTB invalidate count 0\n")
+    assert jit_counts(info) == {"tbs": 418342, "flushes": 37}
+    assert jit_counts("error: Requested operation is not valid: domain is not running") == {}
+
 def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
     """VagrantProvider.name_lab_nics, as the step library calls it: a .link file per lab NIC
     and the rename for this boot."""

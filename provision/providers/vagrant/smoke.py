@@ -48,6 +48,10 @@ MEMORY_MB = 512
 #: kubeadm's preflight wants 1700 MiB and 2 CPUs on a control-plane node; a worker runs the add-ons.
 KUBERNETES_MEMORY_MB = {"master": 1800, "worker": 1024}
 KUBERNETES_CPUS = {"master": 2}
+#: QEMU's translated-code cache per VM (the Vagrantfile's default is 128): the master runs
+#: etcd, the API server, the controller manager, the scheduler, kubelet and containerd at once
+#: (runs 8 and 10 stopped there, slow). At most 2.5 GiB of this machine's memory for the five.
+TB_CACHE_MB = 512
 APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
        "dnsmasq-base", "fdisk", "mmdebstrap", "lvm2")
 #: Software emulation against hardware, roughly: kubeadm's API calls outlived its 1-minute
@@ -89,7 +93,8 @@ def env() -> dict[str, str]:
     return {"VAGRANT_DEFAULT_PROVIDER": "libvirt", "UNDERHOOD_LIBVIRT_DRIVER": "qemu", "UNDERHOOD_LIBVIRT_MANAGEMENT": "none",
             "UNDERHOOD_LIBVIRT_MANAGEMENT_CIDR": MANAGEMENT_CIDR, "UNDERHOOD_LIBVIRT_POOL": "uh-pool",
             "VAGRANT_HOME": str(STATE / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1",
-            "UNDERHOOD_LIBVIRT_CONSOLE_DIR": str(CONSOLES), "UNDERHOOD_BOOT_TIMEOUT": str(BOOT_TIMEOUT_S)}
+            "UNDERHOOD_LIBVIRT_CONSOLE_DIR": str(CONSOLES), "UNDERHOOD_BOOT_TIMEOUT": str(BOOT_TIMEOUT_S),
+            "UNDERHOOD_LIBVIRT_TB_CACHE_MB": str(TB_CACHE_MB)}
 
 
 def console_tails(lines: int = 12) -> dict[str, str]:
@@ -111,6 +116,22 @@ def clocksources() -> dict[str, str | None]:
 def clocksource(console: str) -> str | None:
     switches = re.findall(r"clocksource: Switched to clocksource (\S+)", console)
     return switches[-1] if switches else None
+
+
+def translation_caches(plan: topology.Plan) -> dict[str, dict[str, int]]:
+    """Per VM, QEMU's translated code and how often its cache was full and thrown away
+    (`info jit`): a cache flushed again and again means every hot path translated again."""
+    out = {}
+    for h in plan.hosts:
+        res = sh(*VIRSH, "qemu-monitor-command", "--hmp", vm_name(plan, h), "info jit", check=False)
+        out[h.name] = jit_counts(res.stdout)
+    return out
+
+
+def jit_counts(info: str) -> dict[str, int]:
+    found = {key: re.search(rf"^{label}\s+(\d+)", info, re.MULTILINE) for key, label in
+             (("tbs", "TB count"), ("flushes", "TB flush count"))}
+    return {key: int(m.group(1)) for key, m in found.items() if m}
 
 
 def host_loop_s() -> float:
@@ -278,6 +299,7 @@ def main() -> int:
             finally:
                 figures["up_s"] = round(time.monotonic() - start, 1)
                 figures["clocksources"] = clocksources()
+                figures["translation_caches"] = translation_caches(plan)
             figures["up_steps_s"] = json.loads((provider.state / "last-up.json").read_text())["steps"]
             for phase, argv, extra in (("tests", TESTS, {}), ("chaos", CHAOS, {"CHAOS_VIP_RUNS": "1"})):
                 start = time.monotonic()
