@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -240,6 +241,8 @@ class _DhcpClient:
     """Hosts whose first DISCOVER is lost (``lost``) until networkd is told to ask again, or
     forever (``never``); the others have their lease at once."""
 
+    wait_scale = 1.0
+
     def __init__(self, lost: set[str], never: set[str] = frozenset()) -> None:
         self.plan = topology.load()
         self.lost, self.never, self.asked_again = lost, never, []
@@ -323,3 +326,39 @@ def test_a_failed_kubeadm_init_says_what_the_control_plane_was_doing(tmp_path):
     fine = _FirstMaster(0, tmp_path)
     cluster.init(fine)
     assert "sh" not in fine.ran
+
+
+class _SlowDhcpClient(_DhcpClient):
+    """A slow VM: its lease shows ``exchange_s`` after networkd is told to ask, and every
+    `networkctl reconfigure` drops the lease it was getting."""
+
+    def __init__(self, host: str, exchange_s: float, wait_scale: float) -> None:
+        super().__init__({host})
+        self.exchange_s, self.wait_scale, self.asked_at = exchange_s, wait_scale, None
+
+    def address(self, host):
+        if host.name not in self.lost:
+            return super().address(host)
+        done = self.asked_at is not None and time.monotonic() - self.asked_at >= self.exchange_s
+        return str(self.plan.fixed_address(host)) if done else None
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        if argv[:2] == ["networkctl", "reconfigure"]:
+            self.asked_at = time.monotonic()
+        return super().run(host, argv, timeout=timeout, input=input)
+
+
+def test_a_slow_host_is_not_asked_again_before_it_can_answer(monkeypatch):
+    """Run 11 on VMs: asked again every 6 s, a host whose exchange took longer lost each lease
+    it was getting. The wait between asks grows with the provider's slowness."""
+    from provision.steps import gateway
+
+    host = topology.load().masters[0]
+    monkeypatch.setattr(gateway, "REASK_S", 0.05)
+    # on hardware's pace a 0.15 s exchange is cut short by every ask: never leased
+    with pytest.raises(ProviderError, match=rf"a DHCP lease on {host.name}"):
+        gateway.wait_for_lease(_SlowDhcpClient(host.name, 0.15, wait_scale=1), host)
+    # four times slower, asked four times less often: leased after one ask
+    patient = _SlowDhcpClient(host.name, 0.15, wait_scale=4)
+    assert gateway.wait_for_lease(patient, host) == str(patient.plan.fixed_address(host))
+    assert len(patient.asked_again) == 1

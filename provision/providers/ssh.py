@@ -51,6 +51,8 @@ class Ssh:
         return [*self._base(), host, "--", f"sudo -n -- {line}" if self.sudo else line]
 
     def run(self, host: str, argv: list[str], *, timeout: float = 60, input: str | None = None) -> Result:
+        # a command's bound is for hardware: a host this many times slower gets as much longer
+        timeout = timeout * self.patience
         for attempt in (1, 2):
             try:
                 res = subprocess.run(self.command(host, argv), capture_output=True, text=True, timeout=timeout, input=input)
