@@ -272,6 +272,10 @@ class Kubernetes(_Model):
     kubeadm_timeouts: dict[KubeadmTimeout, str] = {}
     #: The controller manager's and the scheduler's leader election; None keeps their defaults.
     leader_election: LeaderElection | None = None
+    #: kubeadm's encryptionAlgorithm, the key type of every certificate it issues; None keeps
+    #: kubeadm's (RSA-2048). ECDSA-P256 makes each TLS handshake far cheaper where CPUs are
+    #: emulated (a master's own components timed out in theirs: libvirt smoke run 12).
+    encryption_algorithm: Literal["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"] | None = None
 
     @field_validator("kubeadm_timeouts")
     @classmethod

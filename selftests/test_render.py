@@ -293,6 +293,20 @@ def test_leader_election_from_the_plan_reaches_the_controller_manager_and_the_sc
     assert caught.value.path.startswith("kubernetes.leader_election") and "renew_deadline_s < lease_duration_s" in str(caught.value)
 
 
+def test_the_plans_key_type_reaches_kubeadm_and_a_wrong_one_is_refused_by_name(raw, tmp_path):
+    cc = next(d for d in yaml.safe_load_all(files_of(PLAN.masters[0].name)[master.KUBEADM_CONFIG]) if d["kind"] == "ClusterConfiguration")
+    assert "encryptionAlgorithm" not in cc  # kubeadm's own default
+    raw["kubernetes"]["encryption_algorithm"] = "ECDSA-P256"
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    cheap = topology.load(tmp_path / "plan.yaml")
+    config = next(f.content for f in roles.files_for(cheap, cheap.masters[0], Secrets.generate()) if f.path == master.KUBEADM_CONFIG)
+    assert next(d for d in yaml.safe_load_all(config) if d["kind"] == "ClusterConfiguration")["encryptionAlgorithm"] == "ECDSA-P256"
+    raw["kubernetes"]["encryption_algorithm"] = "ed25519"
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(PlanError) as caught:
+        topology.load(tmp_path / "plan.yaml")
+    assert caught.value.path == "kubernetes.encryption_algorithm"
+
 @pytest.mark.parametrize(("timeouts", "path"), [({"kubernetesApiCall": "5m"}, "kubernetes.kubeadm_timeouts.kubernetesApiCall"),
                                                 ({"discovery": "five minutes"}, "kubernetes.kubeadm_timeouts")])
 def test_a_bad_kubeadm_timeout_is_refused_naming_it(raw, tmp_path, timeouts, path):

@@ -113,7 +113,7 @@ for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
   logs=$(ls /var/log/pods/kube-system_$c-*/$c/*.log 2>/dev/null)
   [ -n "$logs" ] || { echo "$c: never started"; continue; }
   echo "$c: $(echo "$logs" | wc -l) start(s), $(cat $logs | grep -c 'took too long') lines 'took too long'; its last words:"
-  tail -n 4 "$(ls -t $logs | head -1)" | cut -c1-300
+  tail -n 3 "$(ls -t $logs | head -1)" | cut -c1-240
 done
 """
 
@@ -121,7 +121,8 @@ done
 def control_plane_diagnosis(p, host: str) -> str:
     """DIAGNOSIS run on the node, so the cause is in the error (a VM is gone by the time anyone reads it)."""
     res = p.run(host, ["sh", "-c", DIAGNOSIS], timeout=120)
-    return f"{host} then: {(res.stdout or res.stderr).strip()[-2500:]}"
+    # its head kept: the load and etcd come first
+    return f"{host} then: {(res.stdout or res.stderr).strip()[:2500]}"
 
 
 def ca_hash(p) -> str:

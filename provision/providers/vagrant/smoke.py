@@ -86,6 +86,7 @@ def smoke_plan_data(raw: dict) -> dict:
     data["vagrant"]["box"] = BOX_NAME
     data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
     data["kubernetes"]["leader_election"] = {k: v * EMULATION_SLOWDOWN for k, v in LEADER_ELECTION_S.items()}
+    data["kubernetes"]["encryption_algorithm"] = "ECDSA-P256"
     return data
 
 
