@@ -4,6 +4,7 @@ capabilities), never a provider: nothing here imports from provision.providers."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from provision.errors import ProviderError
@@ -12,9 +13,11 @@ if TYPE_CHECKING:
     from provision.providers.base import Result
 
 
-def must(res: Result, what: str) -> Result:
+def must(res: Result, what: str, diagnosis: Callable[[], str] | None = None) -> Result:
+    """``diagnosis``: asked only on failure, for what the host was doing then."""
     if not res.ok:
-        raise ProviderError(f"{what} failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}")
+        said = f"{what} failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}"
+        raise ProviderError(f"{said}\n{diagnosis()}" if diagnosis else said)
     return res
 
 

@@ -95,10 +95,8 @@ def init(p) -> None:
     # Kept on the node: what the first master was built with (SEC-07 reads it).
     p.write(first, INIT_ARGS, " ".join(args) + "\n")
     must(p.run(first, ["systemctl", "enable", "kubelet"]), f"{first}: enable kubelet")
-    res = p.run(first, ["kubeadm", "init", *args], timeout=kubeadm_timeout_s(p.plan))
-    if not res.ok:
-        raise ProviderError(f"{first}: kubeadm init failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}\n"
-                            f"{control_plane_diagnosis(p, first)}")
+    must(p.run(first, ["kubeadm", "init", *args], timeout=kubeadm_timeout_s(p.plan)), f"{first}: kubeadm init",
+         lambda: control_plane_diagnosis(p, first))
     p.changed(f"{first}: kubeadm init")
 
 
@@ -143,10 +141,8 @@ def join(p, host: Host, secrets: Secrets, pinned: str) -> None:
     f = join_config(p.plan, host, p.address(host), secrets, pinned)
     p.write(host.name, f.path, f.content, f.mode)
     must(p.run(host.name, ["systemctl", "enable", "kubelet"]), f"{host.name}: enable kubelet")
-    res = p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=kubeadm_timeout_s(p.plan))
-    if not res.ok:
-        diagnosis = control_plane_diagnosis(p, host.name) if host.role == "master" else ""
-        raise ProviderError(f"{host.name}: kubeadm join failed ({res.rc}): {(res.stderr or res.stdout).strip()[-800:]}\n{diagnosis}")
+    must(p.run(host.name, ["kubeadm", "join", "--config", f.path, *_preflight(p)], timeout=kubeadm_timeout_s(p.plan)),
+         f"{host.name}: kubeadm join", (lambda: control_plane_diagnosis(p, host.name)) if host.role == "master" else None)
     p.changed(f"{host.name}: kubeadm join")
 
 
