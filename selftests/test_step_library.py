@@ -278,6 +278,7 @@ def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkey
     with pytest.raises(ProviderError, match=rf"a DHCP lease on {host} \(its DHCP client asked \d+ times\)") as caught:
         gateway.wait_for_leases(mute)
     assert f"networkctl of {host} says" in str(caught.value) and f"journalctl of {gw} says" in str(caught.value)
+    assert f"{host} `ip -4 -o addr show dev" in str(caught.value) and "(exit 0): ip of" in str(caught.value)
 
 
 class _FirstMaster:

@@ -73,9 +73,14 @@ def wait_for_lease(p, host) -> str:
 
 
 def lease_diagnosis(p, host) -> str:
-    """What the host's networkd and the gateway's dnsmasq say, so the cause is in the error."""
+    """What the address check itself gets, what the host's networkd and the gateway's dnsmasq
+    say, so the cause is in the error (libvirt smoke run 13: a lease the journal showed acquired
+    that the check did not see)."""
+    check = ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname]
+    seen = p.run(host.name, check, timeout=10)
     status = p.run(host.name, ["networkctl", "status", "--no-pager", "-n", "15", host.lab_nic.ifname], timeout=20)
     gw = p.plan.gateway.name
     served = p.run(gw, ["journalctl", "-u", "dnsmasq", "--no-pager", "-o", "cat", "-n", "15"], timeout=20)
-    return (f"{host.name}: {(status.stdout or status.stderr).strip()[-1500:]}\n"
+    return (f"{host.name} `{' '.join(check)}` (exit {seen.rc}): {(seen.stdout + seen.stderr).strip()[-300:] or 'nothing'}\n"
+            f"{host.name}: {(status.stdout or status.stderr).strip()[-1500:]}\n"
             f"{gw} dnsmasq: {(served.stdout or served.stderr).strip()[-1500:]}")
