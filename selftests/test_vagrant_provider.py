@@ -324,3 +324,19 @@ def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
     nic = lb.lab_nic.ifname
     assert any(f"name {nic}" in " ".join(c) for c in calls)
     assert p.changes == [f"{lb.name}: {nic} by MAC 52:54:00:00:00:01", f"{lb.name}: renamed eth1 to {nic}"]
+
+
+def test_a_terminated_smoke_unwinds_through_its_cleanup():
+    """SIGTERM (what tox sends an interrupted env) raises SystemExit, so every `finally` that
+    removes the VMs runs; left to its default, the signal ends the process where it stands."""
+    import signal
+
+    from provision.providers.vagrant.smoke import on_terminate
+
+    cleaned = []
+    with pytest.raises(SystemExit) as caught:
+        try:
+            on_terminate(signal.SIGTERM, None)
+        finally:
+            cleaned.append(True)
+    assert caught.value.code == 143 and cleaned == [True]
