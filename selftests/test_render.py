@@ -307,6 +307,7 @@ def test_the_plans_key_type_reaches_kubeadm_and_a_wrong_one_is_refused_by_name(r
         topology.load(tmp_path / "plan.yaml")
     assert caught.value.path == "kubernetes.encryption_algorithm"
 
+
 @pytest.mark.parametrize(("timeouts", "path"), [({"kubernetesApiCall": "5m"}, "kubernetes.kubeadm_timeouts.kubernetesApiCall"),
                                                 ({"discovery": "five minutes"}, "kubernetes.kubeadm_timeouts")])
 def test_a_bad_kubeadm_timeout_is_refused_naming_it(raw, tmp_path, timeouts, path):

@@ -311,7 +311,7 @@ class _FirstMaster:
 def test_a_failed_kubeadm_init_says_what_the_control_plane_was_doing(tmp_path):
     from provision.steps import cluster
 
-    etcd = tmp_path / "kube-system_etcd-kube-mast01_0a1b" / "etcd"
+    etcd = tmp_path / f"kube-system_etcd-{PLAN.masters[0].name}_0a1b" / "etcd"
     etcd.mkdir(parents=True)
     (etcd / "0.log").write_text("2026-12-05T10:00:00Z stderr F apply request took too long\n")
     (etcd / "1.log").write_text("2026-12-05T10:01:00Z stderr F apply request took too long\n"

@@ -306,6 +306,7 @@ def test_the_smoke_counts_each_vms_translated_code_and_its_flushes():
     assert jit_counts(info) == {"tbs": 418342, "flushes": 37}
     assert jit_counts("error: Requested operation is not valid: domain is not running") == {}
 
+
 def test_the_contracts_nic_naming_renames_a_vms_lab_nics(monkeypatch):
     """VagrantProvider.name_lab_nics, as the step library calls it: a .link file per lab NIC
     and the rename for this boot."""
