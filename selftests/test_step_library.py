@@ -281,6 +281,42 @@ def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkey
     assert f"{host} `ip -4 -o addr show dev" in str(caught.value) and "(exit 0): ip of" in str(caught.value)
 
 
+class _StuckNetworkd(_DhcpClient):
+    """A host whose networkd logs each lease acquired and never sets the address until it is
+    restarted (libvirt smoke run 13, a CI run of the ssh path)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(set(), never={host})
+        self.restarted, self.changes = [], []
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        if argv[:2] == ["sh", "-c"] and "systemctl restart systemd-networkd" in argv[2]:
+            self.restarted.append(host)
+            self.never.discard(host)
+        return super().run(host, argv, timeout=timeout, input=input)
+
+    def changed(self, what):
+        self.changes.append(what)
+
+
+def test_a_networkd_that_never_sets_its_leased_address_is_restarted(monkeypatch):
+    from provision.steps import gateway
+
+    host = topology.load().workers[-1]
+    monkeypatch.setattr(gateway, "REASK_S", 0.02)
+    stuck = _StuckNetworkd(host.name)
+    assert gateway.wait_for_lease(stuck, host) == str(stuck.plan.fixed_address(host))
+    # reconfigured first, as a lost DISCOVER is; restarted at the RESTART_AT-th ask, once
+    assert stuck.asked_again == [host.name] * (gateway.RESTART_AT - 2) and stuck.restarted == [host.name]
+    assert any("networkd restarted" in c for c in stuck.changes)
+    # the positive control: a host that only lost a DISCOVER is reconfigured, not restarted
+    lossy = _StuckNetworkd(host.name)
+    lossy.never.clear()
+    lossy.lost = {host.name}
+    assert gateway.wait_for_lease(lossy, host) == str(lossy.plan.fixed_address(host))
+    assert lossy.asked_again == [host.name] and lossy.restarted == []
+
+
 class _FirstMaster:
     """A first master whose `kubeadm init` exits ``rc``; the diagnosis script runs here, on
     pod logs under ``pods`` instead of kubelet's."""
