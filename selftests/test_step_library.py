@@ -287,12 +287,14 @@ class _StuckNetworkd(_DhcpClient):
 
     def __init__(self, host: str) -> None:
         super().__init__(set(), never={host})
-        self.restarted, self.changes = [], []
+        self.restarted, self.changes, self.log_levels = [], [], []
 
     def run(self, host, argv, *, timeout=60, input=None):
         if argv[:2] == ["sh", "-c"] and "systemctl restart systemd-networkd" in argv[2]:
             self.restarted.append(host)
             self.never.discard(host)
+        if argv[:2] == ["systemctl", "service-log-level"]:
+            self.log_levels.append(argv[-1])
         return super().run(host, argv, timeout=timeout, input=input)
 
     def changed(self, what):
@@ -309,12 +311,13 @@ def test_a_networkd_that_never_sets_its_leased_address_is_restarted(monkeypatch)
     # reconfigured first, as a lost DISCOVER is; restarted at the RESTART_AT-th ask, once
     assert stuck.asked_again == [host.name] * (gateway.RESTART_AT - 2) and stuck.restarted == [host.name]
     assert any("networkd restarted" in c for c in stuck.changes)
+    assert stuck.log_levels == ["info"]
     # the positive control: a host that only lost a DISCOVER is reconfigured, not restarted
     lossy = _StuckNetworkd(host.name)
     lossy.never.clear()
     lossy.lost = {host.name}
     assert gateway.wait_for_lease(lossy, host) == str(lossy.plan.fixed_address(host))
-    assert lossy.asked_again == [host.name] and lossy.restarted == []
+    assert lossy.asked_again == [host.name] and lossy.restarted == [] and lossy.log_levels == []
 
 
 class _FirstMaster:
