@@ -228,6 +228,10 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
     slow = _SlowApi(2, f'Get "https://{vip.address}:{vip.port}/openapi/v2?timeout=32s": net/http: TLS handshake timeout')
     assert kubectl_until(slow, "kubectl apply demo", "apply", "-f", "demo.yaml").stdout == "applied\n"
     assert slow.calls == 3
+    schema = _SlowApi(1, 'error: error validating "flannel.yaml": error validating data: failed to download openapi: unknown;'
+                         ' if you choose to ignore these errors, turn validation off with --validate=false')
+    assert kubectl_until(schema, "kubectl apply flannel", "apply", "-f", "flannel.yaml").stdout == "applied\n"
+    assert schema.calls == 2
     wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
     with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
         kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")
