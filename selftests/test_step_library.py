@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -406,3 +407,32 @@ def test_a_slow_host_is_not_asked_again_before_it_can_answer(monkeypatch):
     patient = _SlowDhcpClient(host.name, 0.15, wait_scale=4)
     assert gateway.wait_for_lease(patient, host) == str(patient.plan.fixed_address(host))
     assert len(patient.asked_again) == 1
+
+
+class _Nodes:
+    """An API that lists ``nodes`` as registered."""
+
+    def __init__(self, nodes: set[str]) -> None:
+        self.plan = topology.load()
+        self.nodes = nodes
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        items = [{"metadata": {"name": n}} for n in sorted(self.nodes)]
+        return Result(0, json.dumps({"items": items}), "")
+
+    def wait_for(self, what, check, timeout, interval=0.2):
+        return until(check, 0.3, what, 0.01)
+
+
+def test_a_node_that_never_registers_is_named(monkeypatch):
+    """Libvirt smoke run 16 timed out waiting for every node registered, without saying which."""
+    from provision.steps import cluster
+
+    for step in ("init", "join"):
+        monkeypatch.setattr(cluster, step, lambda *a, **k: None)
+    monkeypatch.setattr(cluster, "ca_hash", lambda p: "sha256:0")
+    everyone = {h.name for h in (*PLAN.masters, *PLAN.workers)}
+    cluster.apply(_Nodes(everyone), secrets=None)
+    late = PLAN.workers[-1].name
+    with pytest.raises(ProviderError, match=rf"every node registered with the API.*; not registered: {late}$"):
+        cluster.apply(_Nodes(everyone - {late}), secrets=None)

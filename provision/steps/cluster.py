@@ -166,8 +166,19 @@ def apply(p, secrets: Secrets) -> None:
             job.result()
     names = {h.name for h in (*p.plan.masters, *p.plan.workers)}
 
+    last: list[str] = []
+
     def registered() -> bool:
         res = kubectl(p, "get", "nodes", "-o", "json")
-        return res.ok and names <= {n["metadata"]["name"] for n in json.loads(res.stdout)["items"]}
+        if not res.ok:
+            last[:] = [f"kubectl said: {(res.stderr or res.stdout).strip()[-400:]}"]
+            return False
+        missing = names - {n["metadata"]["name"] for n in json.loads(res.stdout)["items"]}
+        last[:] = [f"not registered: {', '.join(sorted(missing))}"]
+        return not missing
 
-    p.wait_for("every node registered with the API", registered, 120, interval=1)
+    try:
+        p.wait_for("every node registered with the API", registered, 120, interval=1)
+    except ProviderError as exc:
+        # which node, or why the API did not say (libvirt smoke run 16 timed out here, unnamed)
+        raise ProviderError(f"{exc}; {last[0] if last else 'kubectl never answered'}") from None
