@@ -39,10 +39,12 @@ LEASE_S = 45
 #: `networkctl reconfigure` drops the one it was getting (libvirt smoke run 11).
 REASK_S = 6
 #: Asked this many times without an address showing, networkd itself is restarted, its log
-#: at debug level until the address shows (what the error shows if it does not). Libvirt smoke run 13 and a CI run of the ssh path: the host's
-#: networkd logged each lease acquired within a second of each ask, eight asks in a row, and
-#: the kernel never had the address; reconfiguring the link changed nothing.
+#: at debug level until the address shows (what the error shows if it does not). Libvirt
+#: smoke run 13 and a CI run of the ssh path: the host's networkd logged each lease acquired
+#: within a second of each ask, eight asks in a row, and the kernel never had the address;
+#: reconfiguring the link changed nothing.
 RESTART_AT = 3
+NETWORKD = "systemd-networkd"
 
 
 def wait_for_leases(p) -> None:
@@ -66,7 +68,8 @@ def wait_for_lease(p, host) -> str:
         got = p.address(host)
         if not got and time.monotonic() - asked[-1] >= REASK_S * p.wait_scale:
             if len(asked) + 1 == RESTART_AT:
-                p.run(host.name, ["sh", "-c", "systemctl restart systemd-networkd && systemctl service-log-level systemd-networkd debug"], timeout=60)
+                p.run(host.name, ["systemctl", "restart", NETWORKD], timeout=60)
+                p.run(host.name, ["systemctl", "service-log-level", NETWORKD, "debug"], timeout=20)
                 p.changed(f"{host.name}: networkd restarted (asked {len(asked)} times, no address)")
             else:
                 p.run(host.name, ["networkctl", "reconfigure", ifname], timeout=20)
@@ -81,7 +84,7 @@ def wait_for_lease(p, host) -> str:
         p.changed(f"{host.name}: DHCP asked {len(asked)} times for its lease")
     if len(asked) >= RESTART_AT:
         # its log back to the level every other host's networkd runs at
-        p.run(host.name, ["systemctl", "service-log-level", "systemd-networkd", "info"], timeout=20)
+        p.run(host.name, ["systemctl", "service-log-level", NETWORKD, "info"], timeout=20)
     return got
 
 
@@ -94,7 +97,7 @@ def lease_diagnosis(p, host) -> str:
     seen = p.run(host.name, check, timeout=10)
     # the header (state, addresses) without the log lines networkctl appends
     status = p.run(host.name, ["networkctl", "status", "--no-pager", "-n", "0", ifname], timeout=20)
-    logged = p.run(host.name, ["journalctl", "-u", "systemd-networkd", "--no-pager", "-o", "short-precise", "-n", "40"], timeout=20)
+    logged = p.run(host.name, ["journalctl", "-u", NETWORKD, "--no-pager", "-o", "short-precise", "-n", "40"], timeout=20)
     gw = p.plan.gateway.name
     served = p.run(gw, ["journalctl", "-u", "dnsmasq", "--no-pager", "-o", "cat", "-n", "15"], timeout=20)
     return (f"{host.name} `{' '.join(check)}` (exit {seen.rc}): {(seen.stdout + seen.stderr).strip()[-300:] or 'nothing'}\n"
