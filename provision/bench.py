@@ -94,7 +94,8 @@ def main() -> None:
         figures["cold_build_s"] = timed(lambda: Pipeline(p).build())
     figures["cached_build_s"] = timed(lambda: Pipeline(p).build())
     figures["warm_up_s"] = timed(p.up)
-    figures["warm_up_steps_s"] = json.loads((p.state / "last-up.json").read_text())["steps"]
+    warm = json.loads((p.state / "last-up.json").read_text())
+    figures["warm_up_steps_s"], figures["warm_up_recoveries"] = warm["steps"], warm["recoveries"]
     runs = [suite("tests", "-n", "auto", "--durations=10") for _ in range(VERIFY_RUNS)]
     figures["verify_runs_s"] = runs
     figures["verify_s"] = statistics.median(runs)

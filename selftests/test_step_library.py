@@ -192,6 +192,38 @@ def test_a_command_that_exits_255_itself_is_not_run_again(flaky_ssh, tmp_path, m
     assert res.rc == 255 and flaky_ssh.read_text().strip() == "2"
 
 
+class _Mended:
+    """What Steps reads of a provider: what its steps mended by asking again."""
+
+    def __init__(self) -> None:
+        self.recoveries: list[str] = []
+
+    def recovered(self, what: str) -> None:
+        self.recoveries.append(what)
+
+
+def test_what_a_step_mended_is_printed_under_it_also_when_it_stops(capsys):
+    from provision.errors import StepError
+    from provision.steps.converge import Steps
+
+    p = _Mended()
+    steps = Steps(p)
+    steps("addresses by DHCP", lambda: p.recovered("kube-node02: DHCP asked 3 times, networkd restarted at ask 3"))
+    steps("load balancer pair", lambda: None)
+
+    def mended_then_stopped() -> None:
+        p.recovered("kubectl apply flannel: sent 2 times, the API away (TLS handshake timeout)")
+        raise ProviderError("kube-mast01: kubeadm init failed (1)")
+
+    with pytest.raises(StepError):
+        steps("kubernetes: kubeadm init", mended_then_stopped)
+    lines = capsys.readouterr().err.splitlines()
+    # each under its own step's line, the one that stopped included; a clean step prints none
+    dhcp = next(i for i, line in enumerate(lines) if "kube-node02: DHCP asked 3 times" in line)
+    assert "addresses by DHCP" in lines[dhcp + 1] and "load balancer pair" in lines[dhcp + 2]
+    assert "flannel: sent 2 times" in lines[dhcp + 3] and len(lines) == dhcp + 4
+
+
 def test_a_step_that_stops_names_itself_the_host_and_the_way_on():
     from provision.errors import StepError
     from provision.steps.converge import Steps
@@ -200,7 +232,7 @@ def test_a_step_that_stops_names_itself_the_host_and_the_way_on():
         raise ProviderError("kube-mast01: kubeadm init failed (1): timed out waiting for the condition")
 
     with pytest.raises(StepError) as caught:
-        Steps()("kubernetes: kubeadm init, joins through the VIP", init)
+        Steps(_Mended())("kubernetes: kubeadm init, joins through the VIP", init)
     text = str(caught.value)
     assert text.startswith("step 'kubernetes: kubeadm init, joins through the VIP' stopped after")
     assert "kube-mast01: kubeadm init failed" in text and "run `up` again" in text
@@ -212,7 +244,10 @@ class _SlowApi:
 
     def __init__(self, failures: int, words: str) -> None:
         self.plan = topology.load()
-        self.failures, self.words, self.calls = failures, words, 0
+        self.failures, self.words, self.calls, self.recoveries = failures, words, 0, []
+
+    def recovered(self, what):
+        self.recoveries.append(what)
 
     def run(self, host, argv, *, timeout=60, input=None):
         self.calls += 1
@@ -229,6 +264,7 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
     slow = _SlowApi(2, f'Get "https://{vip.address}:{vip.port}/openapi/v2?timeout=32s": net/http: TLS handshake timeout')
     assert kubectl_until(slow, "kubectl apply demo", "apply", "-f", "demo.yaml").stdout == "applied\n"
     assert slow.calls == 3
+    assert slow.recoveries == ["kubectl apply demo: sent 3 times, the API away (TLS handshake timeout)"]
     schema = _SlowApi(1, 'error: error validating "flannel.yaml": error validating data: failed to download openapi: unknown;'
                          ' if you choose to ignore these errors, turn validation off with --validate=false')
     assert kubectl_until(schema, "kubectl apply flannel", "apply", "-f", "flannel.yaml").stdout == "applied\n"
@@ -236,7 +272,11 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
     wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
     with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
         kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")
-    assert wrong.calls == 1
+    assert wrong.calls == 1 and wrong.recoveries == []
+    # the control: a request answered at once mended nothing
+    at_once = _SlowApi(0, "")
+    kubectl_until(at_once, "kubectl apply demo", "apply", "-f", "demo.yaml")
+    assert at_once.recoveries == []
     away = _SlowApi(10**6, f"dial tcp {vip.address}:{vip.port}: connect: connection refused")
     with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused"):
         kubectl_until(away, "kubectl apply demo", "apply", "-f", "demo.yaml")
@@ -250,7 +290,7 @@ class _DhcpClient:
 
     def __init__(self, lost: set[str], never: set[str] = frozenset()) -> None:
         self.plan = topology.load()
-        self.lost, self.never, self.asked_again = lost, never, []
+        self.lost, self.never, self.asked_again, self.recoveries = lost, never, [], []
 
     def address(self, host):
         if host.name in self.never or (host.name in self.lost and host.name not in self.asked_again):
@@ -265,6 +305,9 @@ class _DhcpClient:
     def changed(self, what):
         pass
 
+    def recovered(self, what):
+        self.recoveries.append(what)
+
     def wait_for(self, what, check, timeout, interval=0.2):
         return until(check, 1, what, 0.01)
 
@@ -278,6 +321,7 @@ def test_a_lost_discover_is_asked_again_and_a_host_without_lease_is_named(monkey
     lossy = _DhcpClient({host})
     gateway.wait_for_leases(lossy)
     assert lossy.asked_again == [host]
+    assert len(lossy.recoveries) == 1 and lossy.recoveries[0].startswith(f"{host}: DHCP asked 2 times; leased ")
     # a client that never gets an answer: the error names it, and says both sides' view
     mute = _DhcpClient(set(), never={host})
     with pytest.raises(ProviderError, match=rf"a DHCP lease on {host} \(its DHCP client asked \d+ times\)") as caught:
@@ -292,7 +336,7 @@ class _StuckNetworkd(_DhcpClient):
 
     def __init__(self, host: str) -> None:
         super().__init__(set(), never={host})
-        self.restarted, self.changes, self.log_levels = [], [], []
+        self.restarted, self.log_levels = [], []
 
     def run(self, host, argv, *, timeout=60, input=None):
         if argv == ["systemctl", "restart", "systemd-networkd"]:
@@ -301,9 +345,6 @@ class _StuckNetworkd(_DhcpClient):
         if argv[:2] == ["systemctl", "service-log-level"]:
             self.log_levels.append(argv[-1])
         return super().run(host, argv, timeout=timeout, input=input)
-
-    def changed(self, what):
-        self.changes.append(what)
 
 
 def test_a_networkd_that_never_sets_its_leased_address_is_restarted(monkeypatch):
@@ -315,7 +356,8 @@ def test_a_networkd_that_never_sets_its_leased_address_is_restarted(monkeypatch)
     assert gateway.wait_for_lease(stuck, host) == str(stuck.plan.fixed_address(host))
     # reconfigured first, as a lost DISCOVER is; restarted at the RESTART_AT-th ask, once
     assert stuck.asked_again == [host.name] * (gateway.RESTART_AT - 2) and stuck.restarted == [host.name]
-    assert any("networkd restarted" in c for c in stuck.changes)
+    assert len(stuck.recoveries) == 1
+    assert f"DHCP asked {gateway.RESTART_AT} times, networkd restarted at ask {gateway.RESTART_AT}" in stuck.recoveries[0]
     assert stuck.log_levels == ["debug", "info"]
     # the positive control: a host that only lost a DISCOVER is reconfigured, not restarted
     lossy = _StuckNetworkd(host.name)
@@ -323,6 +365,7 @@ def test_a_networkd_that_never_sets_its_leased_address_is_restarted(monkeypatch)
     lossy.lost = {host.name}
     assert gateway.wait_for_lease(lossy, host) == str(lossy.plan.fixed_address(host))
     assert lossy.asked_again == [host.name] and lossy.restarted == [] and lossy.log_levels == []
+    assert "restarted" not in lossy.recoveries[0]
 
 
 class _FirstMaster:

@@ -62,9 +62,15 @@ class Provider(abc.ABC):
         self.plan = plan
         #: What this run changed on the lab (empty on an `up` of a lab that is already right).
         self.changes: list[str] = []
+        #: What went wrong and was mended by asking again (a DHCP exchange lost, the API away
+        #: for a moment): a run that passed slowly says why, on the console and in last-up.json.
+        self.recoveries: list[str] = []
 
     def changed(self, what: str) -> None:
         self.changes.append(what)
+
+    def recovered(self, what: str) -> None:
+        self.recoveries.append(what)
 
     def ensure_active(self, host: str, *units: str, enable: bool = True) -> None:
         """Start (and enable) units that are not active yet; a no-op when they are."""

@@ -63,13 +63,16 @@ def kubectl_until(p, what: str, *args: str, timeout: float = 120, input: str | N
         words = (res.stderr or res.stdout).strip()
         if res.ok or not any(t in words for t in TRANSIENT):
             return res  # done, or a failure that asking again cannot mend
-        last[:] = [words]
+        last.append(words)
         return None
 
     try:
         res = p.wait_for(f"{what} (the API answering)", attempt, RETRY_S, interval=2)
     except ProviderError as exc:
-        raise ProviderError(f"{exc}; kubectl said last: {last[0][-800:] if last else '-'}") from None
+        raise ProviderError(f"{exc}; kubectl said last: {last[-1][-800:] if last else '-'}") from None
+    if last and res.ok:
+        away = next(t for t in TRANSIENT if t in last[-1])
+        p.recovered(f"{what}: sent {len(last) + 1} times, the API away ({away.strip(': ')})")
     return must(res, what)
 
 

@@ -27,12 +27,14 @@ PARALLEL_HOSTS = 4
 class Steps:
     """Named, timed steps with a line each; the timings go to the provider's state."""
 
-    def __init__(self) -> None:
+    def __init__(self, p) -> None:
+        self.p = p
         self.console = Console(stderr=True)
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, fn: Callable[[], object]) -> None:
         start = time.monotonic()
+        seen = len(self.p.recoveries)
         try:
             with self.console.status(f"[bold]{name}[/] ..."):
                 fn()
@@ -40,6 +42,10 @@ class Steps:
             if isinstance(exc, StepError):
                 raise
             raise StepError(name, time.monotonic() - start, exc) from exc
+        finally:
+            # under the step that needed them, also when it stopped after all
+            for what in self.p.recoveries[seen:]:
+                self.console.print(f"  [yellow]↻[/] {what}", highlight=False)
         took = time.monotonic() - start
         self.timings[name] = took
         self.console.print(f"[green]✓[/] {name} [dim]({took:.1f} s)[/]")
@@ -48,9 +54,11 @@ class Steps:
         """The run's summary: its steps' times and what it changed (an `up` of a lab that is
         already right changes nothing)."""
         total = time.monotonic() - start
-        summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()}, "changes": p.changes}
+        summary = {"seconds": round(total, 2), "steps": {k: round(v, 2) for k, v in self.timings.items()},
+                   "changes": p.changes, "recoveries": p.recoveries}
         (p.state / "last-up.json").write_text(json.dumps(summary, indent=2))
-        self.console.print(f"[bold green]lab up[/] in {total:.1f} s, {len(p.changes)} change(s)")
+        mended = f", {len(p.recoveries)} mended by asking again" if p.recoveries else ""
+        self.console.print(f"[bold green]lab up[/] in {total:.1f} s, {len(p.changes)} change(s){mended}")
 
 
 def build(p, step: Steps) -> Artifacts:
@@ -93,7 +101,7 @@ def kubernetes_steps(p, step: Steps, art: Artifacts, secrets: Secrets) -> None:
 
 def converge(p) -> None:
     plan = p.plan
-    step = Steps()
+    step = Steps(p)
     start = time.monotonic()
     secrets = Secrets.load_or_create(p.state / "secrets")
     # Built first: a missing tool or a failed build stops the run before any host changes.

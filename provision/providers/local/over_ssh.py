@@ -36,7 +36,7 @@ class LocalSshProvider(LocalProvider):
         self.check_machine()
         self.check_ranges_are_free()
         self.claim()
-        step = converge.Steps()
+        step = converge.Steps(self)
         step("networks", self._networks_up)
         step(f"boot {len(self.plan.hosts)} bare hosts (sshd and the management key)", lambda: self.boot_bare(self.plan.hosts))
         step("gateway uplink: our outside namespace", self.attach_uplink)

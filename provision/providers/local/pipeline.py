@@ -19,7 +19,7 @@ from provision.steps import converge, gateway, gluster, loadbalancer
 class Pipeline:
     def __init__(self, provider) -> None:
         self.p = provider
-        self.step = converge.Steps()
+        self.step = converge.Steps(provider)
 
     def build(self) -> Artifacts:
         """What the hosts are made of: the base image and the Kubernetes binaries and images

@@ -309,6 +309,7 @@ def main() -> int:
                 figures["up_s"] = round(time.monotonic() - start, 1)
                 figures["clocksources"] = clocksources()
                 figures["translation_caches"] = translation_caches(plan)
+                figures["up_recoveries"] = provider.recoveries
             figures["up_steps_s"] = json.loads((provider.state / "last-up.json").read_text())["steps"]
             for phase, argv, extra in (("tests", TESTS, {}), ("chaos", CHAOS, {"CHAOS_VIP_RUNS": "1"})):
                 start = time.monotonic()
