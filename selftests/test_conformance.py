@@ -124,6 +124,28 @@ def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
     assert "agnhost" not in files and files["bin/sh"].linkname == "/usr/bin/bash"
 
 
+def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "ls", "chmod"])
+    monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: {"/lib/x86_64-linux-gnu/libpcre2-8.so.0"})
+    nginx_root = tmp_path / "nginx-root"
+    for path in ("usr/sbin/nginx", "etc/nginx/mime.types", "lib/x86_64-linux-gnu/libpcre2-8.so.0"):
+        (nginx_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (nginx_root / path).write_bytes(b"from the root " + path.encode())
+    nginx = [i for i in images.IMAGES if i.kind == "nginx"]
+    # Nginx and NginxNew of the tests' manifest
+    assert {i.ref.rsplit("/", 1)[1] for i in nginx} == {"nginx:1.15-4", "nginx:1.27-0"}
+    out = tmp_path / "nginx.tar"
+    images.build_image(nginx[0], _root(tmp_path), tmp_path, out, nginx_root)
+    config, files = _config_and_files(out)
+    assert "Entrypoint" not in config["config"] and config["config"]["Cmd"] == ["nginx", "-g", "daemon off;"]
+    assert {"usr/sbin/nginx", "lib/x86_64-linux-gnu/libpcre2-8.so.0", "etc/nginx/mime.types", "etc/nginx/nginx.conf",
+            "usr/share/nginx/html/index.html", "var/lib/nginx"} <= set(files)
+    assert files["var/log/nginx/error.log"].linkname == "/dev/stderr" and files["bin/chmod"].linkname == "busybox"
+    # the control: without its root the image is refused, not made without nginx
+    with pytest.raises(ValueError, match="nginx_root"):
+        images.build_image(nginx[0], _root(tmp_path), tmp_path, tmp_path / "none.tar")
+
+
 def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubeconfig():
     paths = {"e2e": "/c/e2e.test", "ginkgo": "/c/ginkgo", "kubectl": "/c/kubectl"}
     argv = run.argv(paths, FOCUSED, procs=3)
@@ -146,9 +168,11 @@ def test_the_storage_pass_takes_the_labs_driver_and_its_suites():
     assert STORAGE.selected(name) and subset.witnessed(name) == ["STO-07"]
     plain = name.replace("(allowExpansion)", "").replace("volume-expand should resize", "volumes should store data").split(" when")[0]
     assert STORAGE.selected(plain)
-    # what needs an image underhood does not make is left out, and why is recorded
-    exec_test = plain.replace("should store data", "should allow exec of files on the volume")
-    assert not STORAGE.selected(exec_test) and "nginx" in subset.CANNOT_RUN["should allow exec of files on the volume"]
+    # what needs an image underhood does not make is left out, and why is recorded; nginx is
+    # made, so the volume's script runs in it
+    populator = plain.replace("volumes should store data", "provisioning should provision storage with any volume data source")
+    assert not STORAGE.selected(populator) and "populator" in subset.CANNOT_RUN["should provision storage with any volume data source"]
+    assert STORAGE.selected(plain.replace("should store data", "should allow exec of files on the volume"))
     assert not STORAGE.selected(name.replace(PLAN.gluster.storage_class.provisioner, "hostpath.csi.k8s.io"))
     assert not STORAGE.selected(name.replace("volume-expand", "snapshottable"))
     assert not STORAGE.selected(name + " [Disruptive]")

@@ -1,10 +1,11 @@
 """The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost built from
-the cluster's pin, Debian's busybox and DNS tools from the lab's base image. They
+the cluster's pin, Debian's busybox and DNS tools from the lab's base image, Debian's nginx
+from a root of its own (no lab host runs nginx, so the base image does not carry it). They
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
-Only the images of the focused subset are made: a test that needs another fails, and the
-report names the image as its cause (results.cause)."""
+Only the images of the focused subset and the storage pass are made: a test that needs
+another fails, and the report names the image as its cause (results.cause)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import yaml
 
+from provision import baseimage
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.kube.oci import Layer, write_archive
+from provision.system import remove_tree
 
-RECIPE = "2"
+RECIPE = "3"
 #: The tests' registries (k8s.io/kubernetes test/utils/image, RegistryList), each mapped
 #: under the lab's repository, which never resolves: a pull the lab did not expect fails
 #: inside the lab.
@@ -31,6 +34,9 @@ E2E_REGISTRY = f"{images.REPOSITORY}/e2e-test-images"
 #: taken from the base image with the libraries they load.
 DEBIAN_TOOLS = ("/usr/bin/curl", "/usr/bin/dig", "/usr/bin/nc", "/usr/bin/ss", "/usr/bin/ip", "/usr/bin/getent", "/usr/bin/nslookup")
 DNS_TOOLS = ("/usr/bin/dig", "/usr/bin/getent", "/usr/bin/nslookup")
+#: The Debian package the nginx images are made of, and the configuration they run.
+NGINX_PACKAGE = "nginx-light"
+NGINX_CONF = Path(__file__).with_name("nginx.conf")
 
 
 def repo_list() -> str:
@@ -45,7 +51,7 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns"
+    kind: str  # "agnhost", "busybox", "dns", "nginx"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
@@ -59,6 +65,10 @@ IMAGES = (
     TestImage(f"{E2E_REGISTRY}/agnhost:2.55", "agnhost"),
     TestImage(f"{E2E_REGISTRY}/busybox:1.37.0-1", "busybox"),
     TestImage(f"{E2E_REGISTRY}/glibc-dns-testing:2.0.0", "dns"),
+    # Nginx and NginxNew: the same server; the rollout tests change a pod's image from one
+    # to the other, the storage suites run a volume's script in it
+    TestImage(f"{E2E_REGISTRY}/nginx:1.15-4", "nginx"),
+    TestImage(f"{E2E_REGISTRY}/nginx:1.27-0", "nginx"),
 )
 
 
@@ -96,8 +106,26 @@ def _base(layer: Layer, users: str = "", groups: str = "") -> None:
     layer.dir("root", 0o700)
 
 
-def build_image(image: TestImage, base_root: Path, tools: Path, out: Path) -> None:
-    """One archive; ``tools`` is E2E_TOOLS' bin directory (agnhost)."""
+def _nginx(layer: Layer, root: Path) -> None:
+    """Debian's nginx laid out as the tests' image (nginx's own Alpine image) has it: its
+    pages in /usr/share/nginx/html, its logs to the container's output, user nginx. The
+    directories are those Debian's build names (temporary files, the default error log
+    opened before the configuration is read)."""
+    _debian(layer, root, ("/usr/sbin/nginx",))
+    layer.copy(root / "etc/nginx/mime.types", "etc/nginx/mime.types", 0o644)
+    layer.copy(NGINX_CONF, "etc/nginx/nginx.conf", 0o644)
+    for path in ("var/lib/nginx", "var/log/nginx", "run", "usr/share/nginx/html"):
+        layer.dir(path)
+    layer.symlink("var/log/nginx/access.log", "/dev/stdout")
+    layer.symlink("var/log/nginx/error.log", "/dev/stderr")
+    layer.file("usr/share/nginx/html/index.html", "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>"
+                                                   "<body><h1>Welcome to nginx!</h1></body></html>\n")
+    layer.file("usr/share/nginx/html/50x.html", "<!DOCTYPE html>\n<html><body><h1>An error occurred.</h1></body></html>\n")
+
+
+def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx_root: Path | None = None) -> None:
+    """One archive; ``tools`` is E2E_TOOLS' bin directory (agnhost), ``nginx_root`` a Debian
+    root with NGINX_PACKAGE (nginx_root())."""
     layer = Layer()
     entrypoint: list[str] | None = None
     cmd: list[str] | None = ["sh"]
@@ -123,6 +151,15 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path) -> No
         _busybox(layer, base_root)
         _debian(layer, base_root, DNS_TOOLS)
         layer.copy(binaries.bin_dir(binaries.COREDNS) / "coredns", "coredns", 0o755)
+    elif image.kind == "nginx":
+        if nginx_root is None:
+            raise ValueError(f"{image.ref} is made from a root with {NGINX_PACKAGE}: pass nginx_root")
+        _base(layer, "nginx:x:101:101:nginx:/nonexistent:/bin/false\n", "nginx:x:101:\n")
+        # a shell and coreutils as in nginx's Alpine image: the storage suites write a
+        # script to the volume and run it in this image
+        _busybox(layer, base_root)
+        _nginx(layer, nginx_root)
+        cmd = ["nginx", "-g", "daemon off;"]
     else:
         raise ValueError(f"unknown test image kind {image.kind!r}")
     write_archive(out, image.ref, layer, entrypoint, cmd=cmd)
@@ -137,20 +174,40 @@ def _agnhost_source() -> Path:
     return path
 
 
-def cache_dir(base_root: Path) -> Path:
-    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()}".encode())
+def nginx_root_dir(suite: str) -> Path:
+    return binaries.CACHE / f"nginx-root-{suite}-{hashlib.sha256(f'{baseimage.RECIPE} {NGINX_PACKAGE}'.encode()).hexdigest()[:12]}"
+
+
+def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
+    """Debian ``suite`` with NGINX_PACKAGE, from Debian's mirrors as the base image is
+    (cached; a minute the first time)."""
+    def build(partial: Path) -> None:
+        remove_tree(partial)  # mmdebstrap makes its target itself; a killed run's is left
+        log(f"a Debian {suite} root with {NGINX_PACKAGE} (mmdebstrap), for the nginx test images")
+        res = subprocess.run(baseimage.mmdebstrap_argv(suite, partial, [NGINX_PACKAGE]), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise ProviderError(f"mmdebstrap of {NGINX_PACKAGE} failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+
+    return images.cached(nginx_root_dir(suite), build)
+
+
+def cache_dir(base_root: Path, suite: str) -> Path:
+    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
+                       f"{nginx_root_dir(suite).name} {NGINX_CONF.read_text()}".encode())
     for image in IMAGES:
         h.update(f"{image.ref} {image.kind}".encode())
     return binaries.CACHE / f"e2e-images-{h.hexdigest()[:12]}"
 
 
-def ensure(base_root: Path, log: Callable[[str], None] = print) -> Path:
-    """The archives of IMAGES (made once per base image and build); their directory."""
+def ensure(base_root: Path, suite: str, log: Callable[[str], None] = print) -> Path:
+    """The archives of IMAGES (made once per base image and build); their directory.
+    ``suite`` is the plan's Debian, which the nginx images are made of too."""
     def build(partial: Path) -> None:
         tools = binaries.build(binaries.E2E_TOOLS, log)
         binaries.build(binaries.COREDNS, log)
+        nginx = nginx_root(suite, log)
         for image in IMAGES:
             log(f"test image {image.ref}")
-            build_image(image, base_root, tools, partial / image.archive_name())
+            build_image(image, base_root, tools, partial / image.archive_name(), nginx)
 
-    return images.cached(cache_dir(base_root), build)
+    return images.cached(cache_dir(base_root, suite), build)

@@ -39,7 +39,7 @@ def prepare(p, log: Callable[[str], None]) -> dict[str, str]:
     e2e = binaries.build(binaries.E2E, log)
     tools = binaries.build(binaries.E2E_TOOLS, log)
     kubectl = binaries.build(binaries.KUBERNETES, log) / "kubectl"
-    archives = images.ensure(base_root, log)
+    archives = images.ensure(base_root, p.plan.versions.debian, log)
     nodes = [h for h in p.plan.hosts if h.role in ("master", "worker")]
     log(f"importing {len(images.IMAGES)} test images on {len(nodes)} nodes")
     with ThreadPoolExecutor(max_workers=3) as pool:

@@ -64,7 +64,6 @@ def witnessed(name: str) -> list[str]:
 STORAGE_SUITES = ("provisioning", "volumes", "volume-expand", "multiVolume")
 #: Tests of the storage pass that cannot run here, and why: left out, and said so.
 CANNOT_RUN = {
-    "should allow exec of files on the volume": "its pod runs nginx, an image underhood does not make",
     "should provision storage with any volume data source": "it runs the volume populator's images (hello-populator, "
                                                             "volume-data-source-validator), which underhood does not make",
 }
