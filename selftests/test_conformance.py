@@ -124,6 +124,25 @@ def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
     assert "agnhost" not in files and files["bin/sh"].linkname == "/usr/bin/bash"
 
 
+def test_nautilus_is_agnhost_serving_its_picture(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh"])
+    monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: set())
+    source = tmp_path / "images"
+    for path in ("agnhost/porter/localhost.crt", "agnhost/porter/localhost.key", "nautilus/html/nautilus.jpg",
+                 "nautilus/html/data.json"):
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        (source / path).write_text(path)
+    monkeypatch.setattr(images, "_agnhost_source", lambda: source / "agnhost")
+    (tmp_path / "agnhost").write_bytes(b"\x7fELF agnhost")
+    (nautilus,) = [i for i in images.IMAGES if i.kind == "nautilus"]
+    out = tmp_path / "nautilus.tar"
+    images.build_image(nautilus, _root(tmp_path), tmp_path, out)
+    config, files = _config_and_files(out)
+    # agnhost's test-webserver serves / : the update demo reads /data.json through the API
+    assert (config["config"]["Entrypoint"], config["config"]["Cmd"]) == (["/agnhost"], ["test-webserver"])
+    assert {"agnhost", "nautilus.jpg", "data.json"} <= set(files)
+
+
 def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "ls", "chmod"])
     monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: {"/lib/x86_64-linux-gnu/libpcre2-8.so.0"})

@@ -51,7 +51,7 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns", "nginx"
+    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
@@ -69,6 +69,8 @@ IMAGES = (
     # to the other, the storage suites run a volume's script in it
     TestImage(f"{E2E_REGISTRY}/nginx:1.15-4", "nginx"),
     TestImage(f"{E2E_REGISTRY}/nginx:1.27-0", "nginx"),
+    # kubectl's Update Demo: a replication controller of it, its data read through the API
+    TestImage(f"{E2E_REGISTRY}/nautilus:1.8", "nautilus"),
 )
 
 
@@ -129,7 +131,7 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
     layer = Layer()
     entrypoint: list[str] | None = None
     cmd: list[str] | None = ["sh"]
-    if image.kind == "agnhost":
+    if image.kind in ("agnhost", "nautilus"):
         # as agnhost's Dockerfile: the user and group one test expects, its upload
         # directory, porter's certificate, and agnhost-2 for the entrypoint tests
         _base(layer, "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n",
@@ -143,6 +145,12 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         for name in ("localhost.crt", "localhost.key"):
             layer.copy(porter / name, name, 0o644)
         entrypoint, cmd = ["/agnhost"], ["pause"]
+        if image.kind == "nautilus":
+            # its Dockerfile: agnhost's image with a picture and its data, served from /
+            html = _agnhost_source().parent / "nautilus" / "html"
+            for name in ("nautilus.jpg", "data.json"):
+                layer.copy(html / name, name, 0o644)
+            cmd = ["test-webserver"]
     elif image.kind == "busybox":
         _base(layer)
         _busybox(layer, base_root)
