@@ -143,6 +143,21 @@ def test_nautilus_is_agnhost_serving_its_picture(tmp_path, monkeypatch):
     assert {"agnhost", "nautilus.jpg", "data.json"} <= set(files)
 
 
+def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    (bins / "nonewprivs").write_bytes(b"\x7fELF nnp")
+    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins)
+    (image,) = [i for i in images.IMAGES if i.kind == "nonewprivs"]
+    out = tmp_path / "nonewprivs.tar"
+    images.build_image(image, _root(tmp_path), tmp_path, out)
+    config, files = _config_and_files(out)
+    assert config["config"]["Cmd"] == ["nnp"] and "/usr/local/bin" in config["config"]["Env"][0]
+    # setuid root: what the test checks is that allowPrivilegeEscalation=false defeats it
+    nnp = files["usr/local/bin/nnp"]
+    assert (nnp.mode & 0o7777, nnp.uid) == (0o4755, 0)
+
+
 def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "ls", "chmod"])
     monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: {"/lib/x86_64-linux-gnu/libpcre2-8.so.0"})

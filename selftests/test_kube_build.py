@@ -161,10 +161,10 @@ def test_several_main_packages_are_one_build_that_go_names() -> None:
 
 def test_the_e2e_tests_are_built_from_the_clusters_own_pin() -> None:
     """e2e.test, ginkgo and agnhost come from modules/kubernetes: the release the cluster runs."""
-    for c in (binaries.E2E, binaries.E2E_TOOLS):
+    for c in (binaries.E2E, binaries.E2E_TOOLS, binaries.E2E_NONEWPRIVS):
         assert c.module_dir == binaries.MODULES / "kubernetes" and c.version == binaries.KUBERNETES.version
-    keys = {binaries.KUBERNETES.key(), binaries.E2E.key(), binaries.E2E_TOOLS.key()}
-    assert len(keys) == 3  # each its own cache directory
+    keys = {binaries.KUBERNETES.key(), binaries.E2E.key(), binaries.E2E_TOOLS.key(), binaries.E2E_NONEWPRIVS.key()}
+    assert len(keys) == 4  # each its own cache directory
     assert binaries.E2E.binaries() == ["e2e.test"] and binaries.E2E_TOOLS.binaries() == ["ginkgo", "agnhost"]
     assert binaries.E2E not in binaries.COMPONENTS  # no host of the lab runs it: `up` never builds it
 

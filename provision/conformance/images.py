@@ -51,7 +51,7 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus"
+    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus", "nonewprivs"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
@@ -71,6 +71,8 @@ IMAGES = (
     TestImage(f"{E2E_REGISTRY}/nginx:1.27-0", "nginx"),
     # kubectl's Update Demo: a replication controller of it, its data read through the API
     TestImage(f"{E2E_REGISTRY}/nautilus:1.8", "nautilus"),
+    # allowPrivilegeEscalation: a setuid-root program that prints the uid it runs as
+    TestImage(f"{E2E_REGISTRY}/nonewprivs:1.4", "nonewprivs"),
 )
 
 
@@ -159,6 +161,11 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         _busybox(layer, base_root)
         _debian(layer, base_root, DNS_TOOLS)
         layer.copy(binaries.bin_dir(binaries.COREDNS) / "coredns", "coredns", 0o755)
+    elif image.kind == "nonewprivs":
+        # its Dockerfile: nnp in /usr/local/bin, setuid root, as the command
+        _base(layer)
+        layer.copy(binaries.bin_dir(binaries.E2E_NONEWPRIVS) / "nonewprivs", "usr/local/bin/nnp", 0o4755)
+        cmd = ["nnp"]
     elif image.kind == "nginx":
         if nginx_root is None:
             raise ValueError(f"{image.ref} is made from a root with {NGINX_PACKAGE}: pass nginx_root")
@@ -201,6 +208,7 @@ def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
 
 def cache_dir(base_root: Path, suite: str) -> Path:
     h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
+                       f"{binaries.E2E_NONEWPRIVS.key()} "
                        f"{nginx_root_dir(suite).name} {NGINX_CONF.read_text()}".encode())
     for image in IMAGES:
         h.update(f"{image.ref} {image.kind}".encode())
@@ -213,6 +221,7 @@ def ensure(base_root: Path, suite: str, log: Callable[[str], None] = print) -> P
     def build(partial: Path) -> None:
         tools = binaries.build(binaries.E2E_TOOLS, log)
         binaries.build(binaries.COREDNS, log)
+        binaries.build(binaries.E2E_NONEWPRIVS, log)
         nginx = nginx_root(suite, log)
         for image in IMAGES:
             log(f"test image {image.ref}")

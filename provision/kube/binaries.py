@@ -144,6 +144,10 @@ E2E = Component("e2e", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/e2e",), ldf
 #: agnhost is the program in most of the test pods.
 E2E_TOOLS = Component("e2e-tools", "k8s.io/kubernetes", ("github.com/onsi/ginkgo/v2/ginkgo", "k8s.io/kubernetes/test/images/agnhost"),
                       source="kubernetes")
+#: The no-new-privileges test's program (setuid in its image). A component of its own: a
+#: component's cache key is its pin and our files, not its package list.
+E2E_NONEWPRIVS = Component("e2e-nonewprivs", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/images/nonewprivs",),
+                           source="kubernetes")
 
 COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN, GLUSTER_CSI, CSI_SIDECARS)
 
