@@ -191,6 +191,11 @@ def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubecon
     assert argv[e2e + 1] == "--" and f"--kubeconfig={run.WORK}/admin.conf" in argv[e2e:]
     assert f"--focus={subset.focus()}" in argv[:e2e] and "--label-filter=Conformance" in argv[:e2e]
     assert not any(a.startswith("--focus") for a in run.argv(paths, FULL, procs=2))
+    # what cannot run here is left out of every pass, the whole set's too
+    assert f"--skip={subset.SKIP}" in run.argv(paths, FULL, procs=2) and f"--skip={subset.SKIP}" in argv
+    image_volume = ("[sig-node] ImageVolume should succeed with pod and pull policy of Always [LinuxOnly] "
+                    "[MinimumKubeletVersion:1.35] [Conformance]")
+    assert not FULL.selected(image_volume) and FULL.selected(image_volume.replace("ImageVolume", "Image Volume"))
     storage = run.argv(paths, STORAGE, procs=2)
     assert "--storage.testdriver=/d.yaml" in storage[storage.index("--"):]
     assert not any(a.startswith("--label-filter") for a in storage)  # no [Conformance] test makes a volume

@@ -127,8 +127,8 @@ def passes(plan, full: bool, driver_file: str, only: str | None = None) -> list[
     if only:
         return [Pass("conformance", (f"--label-filter={LABEL}", f"--focus={only}"), (),
                      lambda n: f"[{LABEL}]" in n and re.search(only, n) is not None, FULL_S)]
-    conformance = Pass("conformance", tuple(ginkgo_selection(full)), (),
-                       (lambda n: f"[{LABEL}]" in n) if full else (lambda n: f"[{LABEL}]" in n and in_focus(n)),
+    conformance = Pass("conformance", (*ginkgo_selection(full), f"--skip={SKIP}"), (),
+                       lambda n: f"[{LABEL}]" in n and (full or in_focus(n)) and re.search(SKIP, n) is None,
                        FULL_S if full else FOCUSED_S)
     focus = storage_focus(plan.gluster.storage_class.provisioner)
     storage = Pass("storage", (f"--focus={focus}", f"--skip={SKIP}"), (f"--storage.testdriver={driver_file}",),
