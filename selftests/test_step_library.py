@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -278,8 +280,40 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
     kubectl_until(at_once, "kubectl apply demo", "apply", "-f", "demo.yaml")
     assert at_once.recoveries == []
     away = _SlowApi(10**6, f"dial tcp {vip.address}:{vip.port}: connect: connection refused")
-    with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused"):
+    with pytest.raises(ProviderError, match=r"kubectl said last: .*connection refused") as caught:
         kubectl_until(away, "kubectl apply demo", "apply", "-f", "demo.yaml")
+    # away for the whole bound: the error also asks the master and the load balancers
+    assert f"{PLAN.masters[0].name} then:" in str(caught.value)
+    assert all(f"{lb.name} load:" in str(caught.value) for lb in PLAN.loadbalancers)
+
+
+def test_an_api_away_is_asked_directly_and_through_the_vip(tmp_path, monkeypatch):
+    """API_PROBE run by sh here, kubectl a stub: the VIP's way fails, the direct way answers."""
+    from provision.steps import cluster
+
+    stub = tmp_path / "kubectl"
+    stub.write_text("#!/bin/sh\n"
+                    'case "$*" in *--server=https://127.0.0.1:*) echo "[+]ping ok"; echo "readyz check passed";;\n'
+                    '  *) echo "Unable to connect to the server: net/http: TLS handshake timeout" >&2; exit 1;; esac\n')
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+
+    class _Master:
+        plan = PLAN
+
+        def run(self, host, argv, *, timeout=60, input=None):
+            if argv[:2] == ["sh", "-c"] and "readyz" in argv[2]:
+                res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+                return Result(res.returncode, res.stdout, res.stderr)
+            return Result(0, "0.50 0.40 0.30 1/99 123\n", "")
+
+    text = cluster.api_diagnosis(_Master())
+    vip = PLAN.vip
+    direct = next(line for line in text.splitlines() if "via https://127.0.0.1:" in line)
+    through = next(line for line in text.splitlines() if f"via https://{vip.address}:{vip.port}" in line)
+    assert f":{PLAN.kubernetes.api_port}:" in direct and direct.endswith("readyz check passed") and "[+]" not in direct
+    assert re.search(r": \d+ ms: Unable to connect .*TLS handshake timeout$", through)
+    assert f"{PLAN.loadbalancers[0].name} load: 0.50 0.40 0.30" in text
 
 
 class _DhcpClient:

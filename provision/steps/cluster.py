@@ -69,7 +69,9 @@ def kubectl_until(p, what: str, *args: str, timeout: float = 120, input: str | N
     try:
         res = p.wait_for(f"{what} (the API answering)", attempt, RETRY_S, interval=2)
     except ProviderError as exc:
-        raise ProviderError(f"{exc}; kubectl said last: {last[-1][-800:] if last else '-'}") from None
+        # away for the whole bound: where the requests stopped, the master or the VIP's way to
+        # it (libvirt smoke run 17: ten minutes of TLS handshake timeouts, nothing else said)
+        raise ProviderError(f"{exc}; kubectl said last: {last[-1][-800:] if last else '-'}\n{api_diagnosis(p)}") from None
     if last and res.ok:
         away = next(t for t in TRANSIENT if t in last[-1])
         p.recovered(f"{what}: sent {len(last) + 1} times, the API away ({away.strip(': ')})")
@@ -120,6 +122,33 @@ for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
   tail -n 3 "$(ls -t $logs | head -1)" | cut -c1-240
 done
 """
+
+
+#: The first master's API asked directly and through the VIP, each timed on the node: which of
+#: the two ways is slow. The serving certificate names "kubernetes" whichever address is used.
+API_PROBE = r"""
+for server in https://127.0.0.1:{api_port} https://{vip}:{vip_port}; do
+  s=$(date +%s%N)
+  out=$(timeout 40 kubectl --kubeconfig={conf} --server=$server --tls-server-name=kubernetes --request-timeout=30s \
+        get --raw='/readyz?verbose' 2>&1 | grep -v '^\[+\]' | tail -n 4 | cut -c1-240)
+  e=$(date +%s%N)
+  echo "readyz via $server: $(( (e - s) / 1000000 )) ms: $out"
+done
+"""
+
+
+def api_diagnosis(p) -> str:
+    """The API that did not answer, seen from both ends: the first master's readyz directly and
+    through the VIP, its control plane (control_plane_diagnosis), and each load balancer's load."""
+    plan = p.plan
+    first = plan.masters[0].name
+    probe = API_PROBE.format(api_port=plan.kubernetes.api_port, vip=plan.vip.address, vip_port=plan.vip.port, conf=ADMIN_CONF)
+    res = p.run(first, ["sh", "-c", probe], timeout=120)
+    lines = [f"{first}: {(res.stdout or res.stderr).strip()}", control_plane_diagnosis(p, first)]
+    for lb in plan.loadbalancers:
+        load = p.run(lb.name, ["cat", "/proc/loadavg"], timeout=20)
+        lines.append(f"{lb.name} load: {load.stdout.strip() if load.ok else load.stderr.strip()[-200:]}")
+    return "\n".join(lines)
 
 
 def control_plane_diagnosis(p, host: str) -> str:
