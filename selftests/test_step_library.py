@@ -246,13 +246,14 @@ class _SlowApi:
 
     def __init__(self, failures: int, words: str) -> None:
         self.plan = topology.load()
-        self.failures, self.words, self.calls, self.recoveries = failures, words, 0, []
+        self.failures, self.words, self.calls, self.recoveries, self.argvs = failures, words, 0, [], []
 
     def recovered(self, what):
         self.recoveries.append(what)
 
     def run(self, host, argv, *, timeout=60, input=None):
         self.calls += 1
+        self.argvs.append(argv)
         if self.calls <= self.failures:
             return Result(1, "", self.words)
         return Result(0, "applied\n", "")
@@ -271,6 +272,12 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
                          ' if you choose to ignore these errors, turn validation off with --validate=false')
     assert kubectl_until(schema, "kubectl apply flannel", "apply", "-f", "flannel.yaml").stdout == "applied\n"
     assert schema.calls == 2
+    # the schema the API did not serve: sent again without kubectl's check, and said so
+    assert "--validate=false" not in schema.argvs[0] and schema.argvs[1][-1] == "--validate=false"
+    assert schema.recoveries == ["kubectl apply flannel: sent 2 times, the API away (failed to download openapi), "
+                                 "without kubectl's schema check"]
+    # the control: an API away for another reason keeps the check
+    assert all("--validate=false" not in argv for argv in slow.argvs)
     wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
     with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
         kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")
