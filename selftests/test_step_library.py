@@ -278,6 +278,15 @@ def test_kubectl_is_sent_again_while_the_api_is_away_and_stops_at_once_on_a_wron
                                  "without kubectl's schema check"]
     # the control: an API away for another reason keeps the check
     assert all("--validate=false" not in argv for argv in slow.argvs)
+    unsynced = _SlowApi(1, 'Error from server (Forbidden): clusterroles.rbac.authorization.k8s.io "flannel" is forbidden: '
+                           'User "kubernetes-admin" cannot get resource "clusterroles" ... RBAC: '
+                           '[clusterrole.rbac.authorization.k8s.io "cluster-admin" not found, ...]')
+    assert kubectl_until(unsynced, "kubectl apply flannel", "apply", "-f", "flannel.yaml").stdout == "applied\n"
+    # the control: a user the API really refuses is not asked again
+    refused = _SlowApi(1, 'Error from server (Forbidden): pods is forbidden: User "system:anonymous" cannot list resource "pods"')
+    with pytest.raises(ProviderError, match="forbidden"):
+        kubectl_until(refused, "kubectl get pods", "get", "pods")
+    assert refused.calls == 1
     wrong = _SlowApi(1, 'error: error parsing demo.yaml: error converting YAML to JSON')
     with pytest.raises(ProviderError, match=r"kubectl apply demo failed .*error converting YAML"):
         kubectl_until(wrong, "kubectl apply demo", "apply", "-f", "demo.yaml")

@@ -48,7 +48,11 @@ TRANSIENT = ("TLS handshake timeout", "i/o timeout", "connection refused", "conn
              "etcdserver: request timed out", "http2: client connection lost",
              # its client-side validation's schema, which a slow API server did not serve in time
              # (libvirt smoke run 15, applying flannel right after the control plane came up)
-             "failed to download openapi")
+             "failed to download openapi",
+             # cluster-admin is a role the API server makes itself when it starts: an API server
+             # that does not find it has not filled its authorizer's cache yet, as after a
+             # restart (libvirt smoke run 18 was refused flannel so, right after etcd's health)
+             'clusterrole.rbac.authorization.k8s.io "cluster-admin" not found')
 #: How long a request is sent again while the API is away, before the step stops.
 RETRY_S = 120
 #: kubectl apply's schema check first downloads the API's OpenAPI document: megabytes that the
