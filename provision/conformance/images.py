@@ -4,8 +4,9 @@ from a root of its own (no lab host runs nginx, so the base image does not carry
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
-Only the images of the focused subset and the storage pass are made: a test that needs
-another fails, and the report names the image as its cause (results.cause)."""
+Only the images of the focused subset, the storage pass and some of the whole [Conformance]
+set are made: a test that needs another fails, and the report names the image as its cause
+(results.cause)."""
 
 from __future__ import annotations
 
