@@ -58,6 +58,38 @@ def test_cache_key_changes_with_the_pin(tmp_path: Path, monkeypatch: pytest.Monk
     assert binaries.PAUSE.key() != before
 
 
+def test_a_build_without_a_package_added_since_is_built_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache key is the pin and our files: a package added to a component keeps its key,
+    and the earlier build, complete but without that binary, is not taken for it."""
+    monkeypatch.setattr(binaries, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(binaries, "MODULES", tmp_path / "modules")
+    (tmp_path / "modules" / "kubernetes").mkdir(parents=True)
+    (tmp_path / "modules" / "kubernetes" / "go.mod").write_text("module underhood/kubernetes\n")
+    monkeypatch.setattr(binaries, "pinned", lambda name, module: "v1.36.3")
+    one = binaries.Component("e2e-tools", "k8s.io/kubernetes", ("github.com/onsi/ginkgo/v2/ginkgo",), source="kubernetes")
+    two = binaries.Component("e2e-tools", "k8s.io/kubernetes", (*one.packages, "k8s.io/kubernetes/test/images/agnhost"),
+                             source="kubernetes")
+    assert one.key() == two.key()
+    earlier = tmp_path / "cache" / one.key()
+    (earlier / "bin").mkdir(parents=True)
+    (earlier / "bin" / "ginkgo").write_bytes(b"\x7fELF")
+    (earlier / ".complete").touch()
+    assert binaries.is_built(one) and not binaries.is_built(two)
+    built: list[list[str]] = []
+
+    def go_build(flags, dest, packages, src, cgo, label, log):
+        built.append(packages)
+        for p in packages:
+            (Path(dest) / p.rsplit("/", 1)[-1]).write_bytes(b"\x7fELF")
+
+    monkeypatch.setattr(binaries, "_go_build", go_build)
+    assert (binaries.build(two, log=lambda text: None) / "agnhost").is_file()
+    assert built == [list(two.packages)] and binaries.is_built(two)
+    # the control: built, it is taken as it is
+    binaries.build(two, log=lambda text: None)
+    assert len(built) == 1
+
+
 def test_no_go_and_no_pypi_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from provision.kube import toolchain
 

@@ -144,8 +144,8 @@ E2E = Component("e2e", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/e2e",), ldf
 #: agnhost is the program in most of the test pods.
 E2E_TOOLS = Component("e2e-tools", "k8s.io/kubernetes", ("github.com/onsi/ginkgo/v2/ginkgo", "k8s.io/kubernetes/test/images/agnhost"),
                       source="kubernetes")
-#: The no-new-privileges test's program (setuid in its image). A component of its own: a
-#: component's cache key is its pin and our files, not its package list.
+#: The no-new-privileges test's program (setuid in its image). A component of its own, so
+#: that one small program does not link ginkgo and agnhost again.
 E2E_NONEWPRIVS = Component("e2e-nonewprivs", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/images/nonewprivs",),
                            source="kubernetes")
 
@@ -281,14 +281,18 @@ def bin_dir(component: Component) -> Path:
 
 
 def is_built(component: Component) -> bool:
-    return (CACHE / component.key() / ".complete").exists()
+    """Built, with every binary the component names: its cache key is the pin and our files,
+    not its package list, so a package added since is missing from an earlier build."""
+    target = CACHE / component.key()
+    return (target / ".complete").exists() and all((target / "bin" / n).is_file() for n in component.binaries())
 
 
 def build(component: Component, log: Callable[[str], None] = print) -> Path:
     """Build (or reuse) one component; return its bin directory."""
     target = CACHE / component.key()
-    if (target / ".complete").exists():
+    if is_built(component):
         return target / "bin"
+    shutil.rmtree(target, ignore_errors=True)  # an earlier build without a package added since
     start = time.monotonic()
     log(f"building {component.name} {component.version} from its Go modules ({', '.join(component.binaries())})")
     remove = target.with_name(target.name + ".partial")
