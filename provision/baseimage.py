@@ -51,21 +51,27 @@ def ensure(plan: Plan, log=print) -> Path:
     target = image_dir(plan)
     if (target / ".complete").exists():
         return target
-    if shutil.which("mmdebstrap") is None:
-        raise ProviderError("mmdebstrap is missing: apt-get install mmdebstrap")
     partial = target.with_name(target.name + ".partial")
-    remove_tree(partial)  # a killed build can leave /proc and /sys mounted inside
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    suite = plan.versions.debian
     log(f"building the base image {target.name} ({len(packages(plan))} packages) with mmdebstrap")
-    res = subprocess.run(mmdebstrap_argv(suite, partial, packages(plan)), capture_output=True, text=True)
-    if res.returncode != 0:
-        raise ProviderError(f"mmdebstrap failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+    mmdebstrap(plan.versions.debian, partial, packages(plan))
     _prepare(partial)
     partial.rename(target)
     (target / ".complete").touch()
     _remove_stale(target)
     return target
+
+
+def mmdebstrap(suite: str, target: Path, include: list[str]) -> None:
+    """Debian ``suite`` with ``include`` made into ``target`` (removed first: a killed build
+    can leave /proc and /sys mounted inside)."""
+    if shutil.which("mmdebstrap") is None:
+        raise ProviderError("mmdebstrap is missing: apt-get install mmdebstrap")
+    remove_tree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(mmdebstrap_argv(suite, target, include), capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ProviderError(f"mmdebstrap of {', '.join(include[:5])}{' ...' if len(include) > 5 else ''} failed "
+                            f"({res.returncode}): {res.stderr.strip()[-2000:]}")
 
 
 def mmdebstrap_argv(suite: str, target: Path, include: list[str]) -> list[str]:

@@ -158,6 +158,33 @@ def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
     assert (nnp.mode & 0o7777, nnp.uid) == (0o4755, 0)
 
 
+def test_the_nginx_root_without_mmdebstrap_or_with_its_failure_says_so(tmp_path, monkeypatch):
+    import subprocess
+
+    from provision import baseimage
+    from provision.errors import ProviderError
+
+    monkeypatch.setattr(binaries, "CACHE", tmp_path)
+    monkeypatch.setattr(baseimage.shutil, "which", lambda tool: None)
+    with pytest.raises(ProviderError, match=r"mmdebstrap is missing: apt-get install mmdebstrap"):
+        images.nginx_root(PLAN.versions.debian, log=lambda text: None)
+    monkeypatch.setattr(baseimage.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    ran: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(argv, **kwargs):
+        if argv[0] != "mmdebstrap":
+            return real_run(argv, **kwargs)
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 1, "", "E: no mirror")
+
+    monkeypatch.setattr(baseimage.subprocess, "run", run)
+    with pytest.raises(ProviderError, match=rf"mmdebstrap of {images.NGINX_PACKAGE} failed \(1\): E: no mirror"):
+        images.nginx_root(PLAN.versions.debian, log=lambda text: None)
+    assert f"--include={images.NGINX_PACKAGE}" in ran[0]
+    assert not images.nginx_root_dir(PLAN.versions.debian).exists()  # nothing taken for built
+
+
 def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "ls", "chmod"])
     monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: {"/lib/x86_64-linux-gnu/libpcre2-8.so.0"})

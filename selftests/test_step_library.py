@@ -210,18 +210,19 @@ def test_what_a_step_mended_is_printed_under_it_also_when_it_stops(capsys):
 
     p = _Mended()
     steps = Steps(p)
-    steps("addresses by DHCP", lambda: p.recovered("kube-node02: DHCP asked 3 times, networkd restarted at ask 3"))
+    worker, master = PLAN.workers[-1].name, PLAN.masters[0].name
+    steps("addresses by DHCP", lambda: p.recovered(f"{worker}: DHCP asked 3 times, networkd restarted at ask 3"))
     steps("load balancer pair", lambda: None)
 
     def mended_then_stopped() -> None:
         p.recovered("kubectl apply flannel: sent 2 times, the API away (TLS handshake timeout)")
-        raise ProviderError("kube-mast01: kubeadm init failed (1)")
+        raise ProviderError(f"{master}: kubeadm init failed (1)")
 
     with pytest.raises(StepError):
         steps("kubernetes: kubeadm init", mended_then_stopped)
     lines = capsys.readouterr().err.splitlines()
     # each under its own step's line, the one that stopped included; a clean step prints none
-    dhcp = next(i for i, line in enumerate(lines) if "kube-node02: DHCP asked 3 times" in line)
+    dhcp = next(i for i, line in enumerate(lines) if f"{worker}: DHCP asked 3 times" in line)
     assert "addresses by DHCP" in lines[dhcp + 1] and "load balancer pair" in lines[dhcp + 2]
     assert "flannel: sent 2 times" in lines[dhcp + 3] and len(lines) == dhcp + 4
 

@@ -22,7 +22,6 @@ from provision import baseimage
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.kube.oci import Layer, write_archive
-from provision.system import remove_tree
 
 RECIPE = "3"
 #: The tests' registries (k8s.io/kubernetes test/utils/image, RegistryList), each mapped
@@ -198,11 +197,8 @@ def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
     """Debian ``suite`` with NGINX_PACKAGE, from Debian's mirrors as the base image is
     (cached; a minute the first time)."""
     def build(partial: Path) -> None:
-        remove_tree(partial)  # mmdebstrap makes its target itself; a killed run's is left
         log(f"a Debian {suite} root with {NGINX_PACKAGE} (mmdebstrap), for the nginx test images")
-        res = subprocess.run(baseimage.mmdebstrap_argv(suite, partial, [NGINX_PACKAGE]), capture_output=True, text=True)
-        if res.returncode != 0:
-            raise ProviderError(f"mmdebstrap of {NGINX_PACKAGE} failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+        baseimage.mmdebstrap(suite, partial, [NGINX_PACKAGE])
 
     return images.cached(nginx_root_dir(suite), build)
 

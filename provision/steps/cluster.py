@@ -72,9 +72,11 @@ def kubectl_until(p, what: str, *args: str, timeout: float = 120, input: str | N
     (TRANSIENT); any other failure stops at once, with kubectl's words."""
     last: list[str] = []
 
+    def sent() -> tuple[str, ...]:
+        return _unchecked(args) if any(NO_SCHEMA in words for words in last) else args
+
     def attempt():
-        unchecked = any(NO_SCHEMA in words for words in last)
-        res = kubectl(p, *(_unchecked(args) if unchecked else args), timeout=timeout, input=input)
+        res = kubectl(p, *sent(), timeout=timeout, input=input)
         words = (res.stderr or res.stdout).strip()
         if res.ok or not any(t in words for t in TRANSIENT):
             return res  # done, or a failure that asking again cannot mend
@@ -89,7 +91,7 @@ def kubectl_until(p, what: str, *args: str, timeout: float = 120, input: str | N
         raise ProviderError(f"{exc}; kubectl said last: {last[-1][-800:] if last else '-'}\n{api_diagnosis(p)}") from None
     if last and res.ok:
         away = next(t for t in TRANSIENT if t in last[-1])
-        unchecked = ", without kubectl's schema check" if _unchecked(args) != args and any(NO_SCHEMA in w for w in last) else ""
+        unchecked = ", without kubectl's schema check" if sent() != args else ""
         p.recovered(f"{what}: sent {len(last) + 1} times, the API away ({away.strip(': ')}){unchecked}")
     return must(res, what)
 
