@@ -159,18 +159,20 @@ def test_every_building_provider_sets_the_image_repository_in_kubeadm_config(pla
     assert "imageRepository" not in default.content
 
 
-def test_build_progress_lines_say_done_total_elapsed_and_the_last_builds_time():
-    from provision.kube.binaries import BuildProgress
+def test_build_progress_lines_say_done_total_elapsed_and_what_is_left_at_the_last_builds_pace():
+    from provision.kube.binaries import BuildProgress, LastBuild
 
     now = [100.0]
     said: list[str] = []
-    progress = BuildProgress("kubernetes kubeadm", 40, 600.0, said.append, clock=lambda: now[0])
+    # the last build compiled 20 packages in 10 min: 30 s each
+    progress = BuildProgress("kubernetes kubeadm", 40, LastBuild(600.0, 20), said.append, clock=lambda: now[0])
     for line in ("go: downloading k8s.io/api v0.36.3", "# k8s.io/x", "runtime", "errors"):
         progress.line(line)
     assert progress.done == 2 and said == []  # downloads and error headers are no packages; no tenth yet
     now[0] += 31  # a quiet stretch still gets a line, every 30 s at most
     progress.line("k8s.io/a")
-    assert said == ["  kubernetes kubeadm: 3/40 packages (7%), 0m31s; the last build took 10m00s, about 9m29s left"]
+    assert said == ["  kubernetes kubeadm: 3/40 packages (7%), 0m31s; "
+                    "the last build compiled 20 in 10m00s, about 18m30s left at its pace"]  # 37 left
     progress.line("k8s.io/b")  # a tenth done
     assert said[-1].startswith("  kubernetes kubeadm: 4/40 packages (10%)")
     progress.line("k8s.io/c")
@@ -178,6 +180,14 @@ def test_build_progress_lines_say_done_total_elapsed_and_the_last_builds_time():
     first = BuildProgress("etcd", 10, None, said.append, clock=lambda: now[0])
     first.line("go.etcd.io/etcd")
     assert said[-1] == "  etcd: 1/10 packages (10%), 0m00s"  # no estimate without an earlier build
+
+
+def test_the_next_build_reads_the_pace_this_one_wrote(tmp_path, monkeypatch):
+    monkeypatch.setattr(binaries, "TIMINGS", tmp_path / "timings.json")
+    (tmp_path / "timings.json").write_text('{"etcd": 42.0, "e2e": {"seconds": 546.0, "packages": 2813}}')
+    assert binaries._last_build("e2e") == binaries.LastBuild(546.0, 2813)
+    # an entry written before the count gives no pace, and no build at all none either
+    assert binaries._last_build("etcd") is None and binaries._last_build("coredns") is None
 
 
 def test_several_main_packages_are_one_build_that_go_names() -> None:

@@ -148,6 +148,9 @@ E2E_TOOLS = Component("e2e-tools", "k8s.io/kubernetes", ("github.com/onsi/ginkgo
 #: that one small program does not link ginkgo and agnhost again.
 E2E_NONEWPRIVS = Component("e2e-nonewprivs", "k8s.io/kubernetes", ("k8s.io/kubernetes/test/images/nonewprivs",),
                            source="kubernetes")
+#: The aggregator test's API server, registered as an APIService: its staging module at the
+#: cluster's release (modules/e2e-sample-apiserver), as upstream builds its image.
+E2E_SAMPLE_APISERVER = Component("e2e-sample-apiserver", "k8s.io/sample-apiserver", ("k8s.io/sample-apiserver",))
 
 COMPONENTS = (KUBERNETES, ETCD, COREDNS, FLANNEL, CNI_FLANNEL, METALLB, PAUSE, CONTROLLER_GEN, GLUSTER_CSI, CSI_SIDECARS)
 
@@ -182,7 +185,8 @@ def _go(argv: list[str], cwd: Path, timeout: float = 3600, cgo: bool = False) ->
     return res.stdout
 
 
-#: The last build's seconds per component, for the next build's estimate.
+#: The last build's seconds and packages compiled per component, for the next build's
+#: estimate.
 TIMINGS = CACHE / "timings.json"
 _TIMINGS_LOCK = threading.Lock()
 #: A progress line at most this often (CI logs stay short), and at each tenth done.
@@ -193,13 +197,20 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+@dataclass(frozen=True)
+class LastBuild:
+    seconds: float
+    packages: int  # how many it compiled: a warm build compiles few, a cold one thousands
+
+
 class BuildProgress:
     """Counts the packages `go build -v` compiles against those `go list -deps` names, and
-    says so in lines: done/total, elapsed, and what the last build of this component took."""
+    says so in lines: done/total, elapsed, and what is left at the last build's time per
+    package (its whole time misleads when it compiled far fewer packages)."""
 
-    def __init__(self, label: str, total: int, last_s: float | None, log: Callable[[str], None],
+    def __init__(self, label: str, total: int, last: LastBuild | None, log: Callable[[str], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.label, self.total, self.last_s, self.log, self.clock = label, max(total, 1), last_s, log, clock
+        self.label, self.total, self.last, self.log, self.clock = label, max(total, 1), last, log, clock
         self.start = self.said_at = clock()
         self.done, self.tenth = 0, 0
 
@@ -217,16 +228,24 @@ class BuildProgress:
     def status(self, now: float) -> str:
         elapsed = now - self.start
         text = f"  {self.label}: {self.done}/{self.total} packages ({100 * self.done // self.total}%), {_minutes(elapsed)}"
-        if self.last_s:
-            text += f"; the last build took {_minutes(self.last_s)}, about {_minutes(max(self.last_s - elapsed, 0))} left"
+        if self.last and self.last.packages:
+            left = (self.total - self.done) * self.last.seconds / self.last.packages
+            text += (f"; the last build compiled {self.last.packages} in {_minutes(self.last.seconds)}, "
+                     f"about {_minutes(left)} left at its pace")
         return text
 
 
-def _timings() -> dict[str, float]:
+def _timings() -> dict[str, dict]:
     try:
         return json.loads(TIMINGS.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def _last_build(label: str) -> LastBuild | None:
+    entry = _timings().get(label)
+    # an entry of before the package count (seconds alone) gives no pace
+    return LastBuild(entry["seconds"], entry["packages"]) if isinstance(entry, dict) else None
 
 
 def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool, label: str, log: Callable[[str], None]) -> None:
@@ -236,7 +255,7 @@ def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool,
     compiles, where one build per binary linked each alone on one core."""
     log(f"  {label}: listing the packages to compile (the first time, this downloads the modules)")
     stale = _go(["list", "-deps", *flags, "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", *pkgs], cwd, cgo=cgo).split()
-    progress = BuildProgress(label, len(stale), _timings().get(label), log)
+    progress = BuildProgress(label, len(stale), _last_build(label), log)
     log(f"  {label}: {len(stale)} packages to compile")
     output = ["-o", out] if out else []  # none: compiled into go's cache only
     proc = subprocess.Popen([go_binary(), "build", "-v", *flags, *output, *pkgs], cwd=cwd, env=_go_env(cgo),
@@ -256,7 +275,7 @@ def _go_build(flags: list[str], out: str, pkgs: list[str], cwd: Path, cgo: bool,
         raise ProviderError(f"`go build {' '.join(pkgs)}` in {cwd.name} failed ({code}): {''.join(tail).strip()[-1500:]}")
     with _TIMINGS_LOCK:  # two components may finish at once
         timings = _timings()
-        timings[label] = round(time.monotonic() - progress.start, 1)
+        timings[label] = {"seconds": round(time.monotonic() - progress.start, 1), "packages": progress.done}
         TIMINGS.parent.mkdir(parents=True, exist_ok=True)
         TIMINGS.write_text(json.dumps(timings, indent=1))
 
