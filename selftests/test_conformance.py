@@ -158,6 +158,23 @@ def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
     assert (nnp.mode & 0o7777, nnp.uid) == (0o4755, 0)
 
 
+def test_the_sample_apiserver_is_its_program_as_the_entrypoint(tmp_path, monkeypatch):
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    (bins / "sample-apiserver").write_bytes(b"\x7fELF sample-apiserver")
+    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins if component is binaries.E2E_SAMPLE_APISERVER else None)
+    (image,) = [i for i in images.IMAGES if i.kind == "sample-apiserver"]
+    assert image.ref.endswith("/sample-apiserver:1.29.2")  # APIServer of the tests' manifest
+    # a staging module of the cluster's release: v0.36.3 beside v1.36.3
+    assert binaries.E2E_SAMPLE_APISERVER.version == "v0." + binaries.KUBERNETES.version.removeprefix("v1.")
+    out = tmp_path / "sample-apiserver.tar"
+    images.build_image(image, _root(tmp_path), tmp_path, out)
+    config, files = _config_and_files(out)
+    # the test passes only arguments: the program must be the entrypoint
+    assert config["config"]["Entrypoint"] == ["/sample-apiserver"] and "Cmd" not in config["config"]
+    assert files["sample-apiserver"].mode & 0o777 == 0o755
+
+
 def test_the_nginx_root_without_mmdebstrap_or_with_its_failure_says_so(tmp_path, monkeypatch):
     import subprocess
 

@@ -4,9 +4,9 @@ from a root of its own (no lab host runs nginx, so the base image does not carry
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
-Only the images of the focused subset, the storage pass and some of the whole [Conformance]
-set are made: a test that needs another fails, and the report names the image as its cause
-(results.cause)."""
+Every image a [Conformance] test of v1.36.3 runs is made, and those of the storage pass; the
+one test that pulls by design is left out (subset.CANNOT_RUN). A test that needs another
+image fails, and the report names the image as its cause (results.cause)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus", "nonewprivs"
+    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus", "nonewprivs", "sample-apiserver"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
@@ -73,6 +73,9 @@ IMAGES = (
     TestImage(f"{E2E_REGISTRY}/nautilus:1.8", "nautilus"),
     # allowPrivilegeEscalation: a setuid-root program that prints the uid it runs as
     TestImage(f"{E2E_REGISTRY}/nonewprivs:1.4", "nonewprivs"),
+    # the aggregator test: an API server of its own behind an APIService, beside an etcd of
+    # kubeadm's tag (3.6.8-0), which the nodes have already under that name
+    TestImage(f"{E2E_REGISTRY}/sample-apiserver:1.29.2", "sample-apiserver"),
 )
 
 
@@ -166,6 +169,12 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         _base(layer)
         layer.copy(binaries.bin_dir(binaries.E2E_NONEWPRIVS) / "nonewprivs", "usr/local/bin/nnp", 0o4755)
         cmd = ["nnp"]
+    elif image.kind == "sample-apiserver":
+        # its Dockerfile: the program as /sample-apiserver, the entrypoint; the test gives
+        # its etcd, its certificate and its audit log as arguments
+        _base(layer)
+        layer.copy(binaries.bin_dir(binaries.E2E_SAMPLE_APISERVER) / "sample-apiserver", "sample-apiserver", 0o755)
+        entrypoint, cmd = ["/sample-apiserver"], None
     elif image.kind == "nginx":
         if nginx_root is None:
             raise ValueError(f"{image.ref} is made from a root with {NGINX_PACKAGE}: pass nginx_root")
@@ -205,7 +214,7 @@ def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
 
 def cache_dir(base_root: Path, suite: str) -> Path:
     h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
-                       f"{binaries.E2E_NONEWPRIVS.key()} "
+                       f"{binaries.E2E_NONEWPRIVS.key()} {binaries.E2E_SAMPLE_APISERVER.key()} "
                        f"{nginx_root_dir(suite).name} {NGINX_CONF.read_text()}".encode())
     for image in IMAGES:
         h.update(f"{image.ref} {image.kind}".encode())
@@ -219,6 +228,7 @@ def ensure(base_root: Path, suite: str, log: Callable[[str], None] = print) -> P
         tools = binaries.build(binaries.E2E_TOOLS, log)
         binaries.build(binaries.COREDNS, log)
         binaries.build(binaries.E2E_NONEWPRIVS, log)
+        binaries.build(binaries.E2E_SAMPLE_APISERVER, log)
         nginx = nginx_root(suite, log)
         for image in IMAGES:
             log(f"test image {image.ref}")
