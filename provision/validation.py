@@ -217,6 +217,11 @@ def _cluster_sizes(plan: Plan) -> Iterator[Finding]:
             f"{masters} master(s): etcd tolerates {tolerance} failure(s) with a majority of {majority}; "
             "use an odd number of at least three",
         )
+    if masters and plan.metallb.controller_replicas > masters:
+        # one per master by required anti-affinity: the rest would stay Pending and the
+        # add-ons step would wait for them until its bound
+        yield _err("metallb.controller_replicas", plan.metallb.controller_replicas,
+                   f"its replicas run on different masters, and the plan has {masters}: set it to at most {masters}")
     lbs = len(plan.loadbalancers)
     if plan.corosync.two_node and lbs != 2:
         yield _err(

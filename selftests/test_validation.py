@@ -146,6 +146,7 @@ def test_one_or_even_masters_is_a_warning(raw, keep):
     masters = [i for i, h in enumerate(raw["hosts"]) if h["role"] == "master"]
     drop = set(masters[keep:])
     raw["hosts"] = [h for i, h in enumerate(raw["hosts"]) if i not in drop]
+    raw["metallb"]["controller_replicas"] = keep  # one per master
     plan = topology.parse(raw)
     found = findings(plan)
     assert [f.severity for f in found] == ["warning"]
@@ -172,6 +173,15 @@ def test_replica_above_gluster_hosts(build, raw):
     raw["gluster"]["replica"] = 4
     raw["gluster"]["storage_class"]["volumetype"] = "replicate:4"
     assert refused(build, raw).path == "gluster.replica"
+
+
+def test_metallb_controllers_above_the_masters(build, raw):
+    masters = [h["name"] for h in raw["hosts"] if h["role"] == "master"]
+    raw["hosts"] = [h for h in raw["hosts"] if h["name"] not in masters[1:]]
+    err = refused(build, raw)
+    assert err.path == "metallb.controller_replicas" and "at most 1" in err.fix
+    raw["metallb"]["controller_replicas"] = 1  # the control: one per master passes
+    assert build(raw).metallb.controller_replicas == 1
 
 
 def test_two_node_needs_two_loadbalancers(build, raw):
