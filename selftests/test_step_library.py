@@ -530,3 +530,48 @@ def test_a_node_that_never_registers_is_named(monkeypatch):
     late = PLAN.workers[-1].name
     with pytest.raises(ProviderError, match=rf"every node registered with the API.*; not registered: {late}$"):
         cluster.apply(_Nodes(everyone - {late}), secrets=None)
+
+
+def test_a_rollout_that_runs_out_says_which_pods_held_it_and_why():
+    from provision.steps import addons as addon_steps
+
+    def pod(name, ready, conditions=(), containers=()):
+        return {"metadata": {"name": name}, "status": {
+            "phase": "Running" if ready else "Pending",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}, *conditions],
+            "containerStatuses": list(containers)}}
+
+    unschedulable = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": "0/2 nodes are available: 1 node(s) didn't match pod anti-affinity rules."}
+    crashing = {"name": "controller", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+    pods = {"items": [pod("controller-a", True), pod("controller-b", False, [unschedulable]),
+                      pod("controller-c", False, containers=[crashing])]}
+    said = addon_steps.pods_not_ready(pods)
+    # the Ready one is not named; each other one with its cause
+    assert said == ["controller-b Pending: Unschedulable: 0/2 nodes are available: 1 node(s) didn't match pod anti-affinity rules.",
+                    "controller-c Pending: controller CrashLoopBackOff: back-off 40s; controller ended last with 1 (Error)"]
+    # the control: a rollout that is done holds nothing
+    assert addon_steps.pods_not_ready({"items": [pod("controller-a", True)]}) == []
+
+
+def test_the_rollout_waits_error_carries_the_pods_that_held_it():
+    from provision.steps import addons as addon_steps
+
+    pending = {"items": [{"metadata": {"name": "controller-b"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available"}]}}]}
+
+    class NeverRolledOut(_SlowApi):
+        def run(self, host, argv, *, timeout=60, input=None):
+            self.argvs.append(argv)
+            if "rollout" in argv:
+                return Result(1, "", "error: timed out waiting for the condition")
+            return Result(0, json.dumps(pending), "")
+
+        def wait_for(self, what, check, timeout, interval=0.2):
+            return until(check, 0.05, what, 0.01)
+
+    api = NeverRolledOut(0, "")
+    with pytest.raises(ProviderError, match=r"(?s)timed out .* the MetalLB controller\ncontroller-b Pending: Unschedulable"):
+        addon_steps.wait_rolled_out(api, "the MetalLB controller", "metallb-system", "controller", 180)
+    assert any(argv[-4:] == ["get", "pods", "-o", "json"] and "metallb-system" in argv for argv in api.argvs)

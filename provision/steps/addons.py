@@ -89,6 +89,42 @@ def rolled_out(p, namespace: str, deployment: str) -> bool:
     return kubectl(p, "-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=5s", timeout=20).ok
 
 
+def pods_not_ready(pods: dict) -> list[str]:
+    """Each pod of ``pods`` (kubectl's JSON list) that is not Ready, with what holds it: the
+    scheduler's refusal, or a container's waiting or last ended state."""
+    lines = []
+    for pod in pods["items"]:
+        status = pod.get("status", {})
+        conditions = {c["type"]: c for c in status.get("conditions", [])}
+        if conditions.get("Ready", {}).get("status") == "True":
+            continue
+        why = []
+        scheduled = conditions.get("PodScheduled", {})
+        if scheduled.get("status") == "False":
+            why.append(f"{scheduled.get('reason', 'not scheduled')}: {scheduled.get('message', '')}")
+        for c in status.get("containerStatuses", []):
+            state = c.get("state", {})
+            if "waiting" in state:
+                why.append(f"{c['name']} {state['waiting'].get('reason', 'waiting')}: {state['waiting'].get('message', '')}")
+            ended = c.get("lastState", {}).get("terminated")
+            if ended:
+                why.append(f"{c['name']} ended last with {ended.get('exitCode')} ({ended.get('reason', '')})")
+        lines.append(f"{pod['metadata']['name']} {status.get('phase', '?')}: {'; '.join(why) or 'not Ready'}"[:400])
+    return lines
+
+
+def wait_rolled_out(p, what: str, namespace: str, deployment: str, timeout: float) -> None:
+    """Wait for a deployment's rollout; when the wait runs out, its error says which pods held
+    it and why (run 19: two MetalLB controllers Pending on a plan of one master said only
+    "timed out")."""
+    try:
+        p.wait_for(what, lambda: rolled_out(p, namespace, deployment), timeout, interval=1)
+    except ProviderError as e:
+        res = kubectl(p, "-n", namespace, "get", "pods", "-o", "json")
+        held = pods_not_ready(json.loads(res.stdout)) if res.ok else [f"(its pods unread: {res.stderr.strip()[-300:]})"]
+        raise ProviderError("\n".join([str(e), *held])) from None
+
+
 def metallb(p, art: Artifacts) -> None:
     """MetalLB's CRDs (ours, generated), its controller and speakers, then the plan's pool."""
     apply_manifest(p, "metallb-crds", art.metallb_crds.read_text(), server_side=True)
@@ -96,7 +132,7 @@ def metallb(p, art: Artifacts) -> None:
         p, "wait", "--for=condition=Established", *METALLB_CRDS, "--timeout=5s", timeout=20).ok, 60, interval=1)
     apply_manifest(p, "metallb-system", addons.metallb_system(p.plan, art.image("metallb-controller").ref,
                                                               art.image("metallb-speaker").ref))
-    p.wait_for("the MetalLB controller", lambda: rolled_out(p, "metallb-system", "controller"), 180, interval=1)
+    wait_rolled_out(p, "the MetalLB controller", "metallb-system", "controller", 180)
     apply_manifest(p, "metallb-pool", addons.metallb(p.plan))
 
 
@@ -124,5 +160,5 @@ def apply(p, art: Artifacts) -> None:
     patch_coredns(p)
     apply_manifest(p, "demo", addons.demo(p.plan, art.image("busybox").ref))
     metallb(p, art)
-    p.wait_for("CoreDNS on the masters", lambda: rolled_out(p, "kube-system", "coredns"), 180, interval=1)
-    p.wait_for("the demo application", lambda: rolled_out(p, "demo", "demo"), 180, interval=1)
+    wait_rolled_out(p, "CoreDNS on the masters", "kube-system", "coredns", 180)
+    wait_rolled_out(p, "the demo application", "demo", "demo", 180)

@@ -11,7 +11,7 @@ from provision.kube.artifacts import Artifacts
 from provision.roles import addons, gluster
 from provision.secrets import Secrets
 from provision.steps import must, units_running
-from provision.steps.addons import apply_manifest, rolled_out
+from provision.steps.addons import apply_manifest, rolled_out, wait_rolled_out
 from provision.steps.cluster import kubectl, kubectl_until
 from provision.steps.kubernetes import deliver, link
 from provision.topology import Host
@@ -77,8 +77,7 @@ def apply(p, art: Artifacts, secrets: Secrets) -> None:
                    lambda w=w: registered(p, w.name), 60, interval=1)
     apply_manifest(p, "demo-records", addons.demo_records(plan, art.image("busybox").ref))
     # the claim binds (one call of the sidecar to the driver), then the writer mounts it
-    p.wait_for("the demo's writer on its claim", lambda: rolled_out(p, addons.DEMO_NAMESPACE, addons.RECORDS_WRITER),
-               gluster.CSI_CALL_S + 60, interval=1)
+    wait_rolled_out(p, "the demo's writer on its claim", addons.DEMO_NAMESPACE, addons.RECORDS_WRITER, gluster.CSI_CALL_S + 60)
 
 
 def missing(p) -> list[str]:
