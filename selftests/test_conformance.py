@@ -175,6 +175,30 @@ def test_the_sample_apiserver_is_its_program_as_the_entrypoint(tmp_path, monkeyp
     assert files["sample-apiserver"].mode & 0o777 == 0o755
 
 
+def test_the_tests_etcd_is_the_labs_own_archive_so_a_masters_import_changes_nothing(tmp_path, monkeypatch):
+    bins = tmp_path / "bin"
+    bins.mkdir()
+    (bins / "etcd").write_bytes(b"\x7fELF etcd")
+    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins)
+    (image,) = [i for i in images.IMAGES if i.kind == "etcd"]
+    test_archive, lab_archive = tmp_path / "test.tar", tmp_path / "lab.tar"
+    images.build_image(image, _root(tmp_path), tmp_path, test_archive)
+    lab_images.build_image(lab_images.Image("etcd", images.ETCD_TAG, binaries.ETCD, "etcd"), _root(tmp_path), lab_archive)
+    assert image.ref == images.lab_etcd().ref and test_archive.read_bytes() == lab_archive.read_bytes()
+    config, files = _config_and_files(test_archive)
+    assert "usr/local/bin/etcd" in files
+    assert config["config"]["Entrypoint"] == ["/usr/local/bin/etcd"]  # the test runs /usr/local/bin/etcd
+
+
+def test_the_tests_etcd_tag_is_kubeadms_of_the_pin():
+    source = binaries.GO_CACHE / "mod" / f"k8s.io/kubernetes@{binaries.KUBERNETES.version}"
+    if not source.is_dir():
+        pytest.skip(f"{source} is not downloaded (a build of the cluster downloads it)")
+    manifest = (source / "test/utils/image/manifest.go").read_text()
+    kubeadm = (source / "cmd/kubeadm/app/constants/constants.go").read_text()
+    assert f'"etcd", "{images.ETCD_TAG}"}}' in manifest and f'DefaultEtcdVersion = "{images.ETCD_TAG}"' in kubeadm
+
+
 def test_the_nginx_root_without_mmdebstrap_or_with_its_failure_says_so(tmp_path, monkeypatch):
     import subprocess
 

@@ -1,6 +1,7 @@
-"""The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost built from
-the cluster's pin, Debian's busybox and DNS tools from the lab's base image, Debian's nginx
-from a root of its own (no lab host runs nginx, so the base image does not carry it). They
+"""The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost, the
+sample API server and nonewprivs built from the cluster's pin, Debian's busybox and DNS tools
+from the lab's base image, Debian's nginx from a root of its own (no lab host runs nginx, so
+the base image does not carry it), the lab's own etcd for the workers. They
 carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
@@ -37,6 +38,8 @@ DNS_TOOLS = ("/usr/bin/dig", "/usr/bin/getent", "/usr/bin/nslookup")
 #: The Debian package the nginx images are made of, and the configuration they run.
 NGINX_PACKAGE = "nginx-light"
 NGINX_CONF = Path(__file__).with_name("nginx.conf")
+#: The tests' etcd (Etcd in their manifest), which is kubeadm's own of v1.36.3: the lab's image.
+ETCD_TAG = "3.6.8-0"
 
 
 def repo_list() -> str:
@@ -51,7 +54,7 @@ class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
 
     ref: str
-    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus", "nonewprivs", "sample-apiserver"
+    kind: str  # "agnhost", "busybox", "dns", "nginx", "nautilus", "nonewprivs", "sample-apiserver", "etcd"
 
     def archive_name(self) -> str:
         return self.ref.removeprefix(images.REPOSITORY + "/").replace("/", "_").replace(":", "_") + ".tar"
@@ -76,6 +79,9 @@ IMAGES = (
     # the aggregator test: an API server of its own behind an APIService, beside an etcd of
     # kubeadm's tag (3.6.8-0), which the nodes have already under that name
     TestImage(f"{E2E_REGISTRY}/sample-apiserver:1.29.2", "sample-apiserver"),
+    # its etcd: the lab's own image, made as the lab makes it (the same archive, so a master's
+    # import changes nothing), for the workers, which the lab gives no control-plane image
+    TestImage(f"{images.REPOSITORY}/etcd:{ETCD_TAG}", "etcd"),
 )
 
 
@@ -175,6 +181,9 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         _base(layer)
         layer.copy(binaries.bin_dir(binaries.E2E_SAMPLE_APISERVER) / "sample-apiserver", "sample-apiserver", 0o755)
         entrypoint, cmd = ["/sample-apiserver"], None
+    elif image.kind == "etcd":
+        images.build_image(lab_etcd(), base_root, out)
+        return
     elif image.kind == "nginx":
         if nginx_root is None:
             raise ValueError(f"{image.ref} is made from a root with {NGINX_PACKAGE}: pass nginx_root")
@@ -187,6 +196,11 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
     else:
         raise ValueError(f"unknown test image kind {image.kind!r}")
     write_archive(out, image.ref, layer, entrypoint, cmd=cmd)
+
+
+def lab_etcd() -> images.Image:
+    """The lab's etcd image under the tests' name for it (Etcd of their manifest, kubeadm's tag)."""
+    return images.Image("etcd", ETCD_TAG, binaries.ETCD, "etcd")
 
 
 def _agnhost_source() -> Path:
@@ -214,7 +228,7 @@ def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
 
 def cache_dir(base_root: Path, suite: str) -> Path:
     h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
-                       f"{binaries.E2E_NONEWPRIVS.key()} {binaries.E2E_SAMPLE_APISERVER.key()} "
+                       f"{binaries.E2E_NONEWPRIVS.key()} {binaries.E2E_SAMPLE_APISERVER.key()} {binaries.ETCD.key()} "
                        f"{nginx_root_dir(suite).name} {NGINX_CONF.read_text()}".encode())
     for image in IMAGES:
         h.update(f"{image.ref} {image.kind}".encode())
@@ -229,6 +243,7 @@ def ensure(base_root: Path, suite: str, log: Callable[[str], None] = print) -> P
         binaries.build(binaries.COREDNS, log)
         binaries.build(binaries.E2E_NONEWPRIVS, log)
         binaries.build(binaries.E2E_SAMPLE_APISERVER, log)
+        binaries.build(binaries.ETCD, log)
         nginx = nginx_root(suite, log)
         for image in IMAGES:
             log(f"test image {image.ref}")
