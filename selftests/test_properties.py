@@ -61,7 +61,8 @@ def plans(draw) -> dict:
     raw["vip"]["address"] = f"192.168.{net['dmz']}.{draw(st.integers(20, 49))}"
     lo = draw(st.integers(2, 49))
     hi = draw(st.integers(lo, 49))
-    raw["metallb"].update(start=f"192.168.{net['node']}.{lo}", end=f"192.168.{net['node']}.{hi}")
+    raw["metallb"].update(start=f"192.168.{net['node']}.{lo}", end=f"192.168.{net['node']}.{hi}",
+                          controller_replicas=draw(st.integers(1, masters)))  # one per master at most
     return raw
 
 
