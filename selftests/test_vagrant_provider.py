@@ -245,7 +245,7 @@ def test_lab_nics_get_the_plans_names_in_adapter_order():
         nic_names(listing, lb)
 
 
-def test_the_smoke_plan_is_five_small_vms_with_kubernetes_and_valid(tmp_path):
+def test_the_smoke_plan_is_six_small_vms_with_kubernetes_and_valid(tmp_path):
     import yaml
 
     from provision.providers.vagrant.smoke import KUBERNETES_MEMORY_MB, MEMORY_MB, smoke_plan_data
@@ -254,9 +254,9 @@ def test_the_smoke_plan_is_five_small_vms_with_kubernetes_and_valid(tmp_path):
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text()))))
     plan = topology.load(path)  # raises on any error
-    assert [h.role for h in plan.hosts] == ["gateway", "loadbalancer", "loadbalancer", "master", "worker"]
+    assert [h.role for h in plan.hosts] == ["gateway", "loadbalancer", "loadbalancer", "master", "worker", "admin"]
     assert {h.role: getattr(plan.roles, h.role).memory_mb for h in plan.hosts} == {
-        "gateway": MEMORY_MB, "loadbalancer": MEMORY_MB, **KUBERNETES_MEMORY_MB}
+        "gateway": MEMORY_MB, "loadbalancer": MEMORY_MB, "admin": MEMORY_MB, **KUBERNETES_MEMORY_MB}
     # kubeadm's preflight refuses a control-plane node with fewer
     assert {h.role: getattr(plan.roles, h.role).cpus for h in plan.hosts}["master"] == 2
     warnings = {w.path for w in validate(plan, source=str(path))}

@@ -1,6 +1,6 @@
 """`tox -e vagrant-libvirt-smoke`: the vagrant provider for real, on libvirt under QEMU's
-software emulation (this machine's KVM cannot boot a Debian kernel): a plan of five VMs (the
-gateway, both load balancers, one master, one worker) from a box of our own with every
+software emulation (this machine's KVM cannot boot a Debian kernel): a plan of six VMs (the
+gateway, both load balancers, one master, one worker, the admin host) from a box of our own with every
 package baked in, on isolated libvirt networks, converged by the step library over ssh with
 Kubernetes (binaries and images built here, uploaded); then the conformance tests of those
 hosts and of the cluster through the same ssh-config path, and one chaos scenario (the VIP
@@ -51,7 +51,7 @@ KUBERNETES_MEMORY_MB = {"master": 1800, "worker": 1024}
 KUBERNETES_CPUS = {"master": 2}
 #: QEMU's translated-code cache per VM (the Vagrantfile's default is 128): the master runs
 #: etcd, the API server, the controller manager, the scheduler, kubelet and containerd at once
-#: (runs 8 and 10 stopped there, slow). At most 2.5 GiB of this machine's memory for the five.
+#: (runs 8 and 10 stopped there, slow). At most 3 GiB of this machine's memory for the six.
 TB_CACHE_MB = 512
 APT = ("qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "vagrant", "vagrant-libvirt",
        "dnsmasq-base", "fdisk", "mmdebstrap", "lvm2")
@@ -66,7 +66,7 @@ KUBEADM_TIMEOUTS_S = {"controlPlaneComponentHealthCheck": 240, "kubeletHealthChe
 #: lease renewals outlived the 10 s deadline and both exited before any DaemonSet pod (flannel)
 #: was made (run 5, 2026-12-05).
 LEADER_ELECTION_S = {"lease_duration_s": 15, "renew_deadline_s": 10, "retry_period_s": 2}
-#: The conformance tests of the five hosts and their cluster.
+#: The conformance tests of the six hosts and their cluster.
 TESTS = ("tests/test_hosts.py", "tests/test_network.py", "tests/test_loadbalancer.py", "tests/test_etcd.py",
          "tests/test_kubernetes.py")
 #: One chaos scenario: the VIP holder powered off, once.
@@ -74,13 +74,15 @@ CHAOS = ("chaos/test_loadbalancer.py", "-k", "vip_moves")
 
 
 def smoke_plan_data(raw: dict) -> dict:
-    """The default plan cut to the gateway, both load balancers, the first master and the
-    first worker."""
+    """The default plan cut to the gateway, both load balancers, the first master, the first
+    worker and the admin host: the documents' jump host, where the tests' clients and the
+    chaos scenarios' probes run (run 20 had none: those tests failed on its absence)."""
     data = copy.deepcopy(raw)
     by_role: dict[str, list[dict]] = {}
     for h in data["hosts"]:
         by_role.setdefault(h["role"], []).append(h)
-    data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], by_role["master"][0], by_role["worker"][0]]
+    data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], by_role["master"][0], by_role["worker"][0],
+                     *by_role["admin"]]
     for role, spec in data["roles"].items():
         spec["memory_mb"] = KUBERNETES_MEMORY_MB.get(role, MEMORY_MB)
         spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
