@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from provision import checks
+from provision.errors import ProviderError
 from provision.kubeclient import ADMIN_CONF
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import etcdctl
@@ -166,7 +167,33 @@ def kubernetes_settled(lab, timeout: float, restarted: Mapping[str, float] | Non
         first = seen["leases"]
         return time.monotonic() - seen["since"] >= window and all(renewed.get(n) not in (None, first.get(n)) for n in nodes)
 
-    lab.wait_for(f"the Kubernetes cluster whole and settled for {window:.0f} s", settled, timeout + window, interval=2)
+    try:
+        lab.wait_for(f"the Kubernetes cluster whole and settled for {window:.0f} s", settled, timeout + window, interval=2)
+    except ProviderError as e:
+        # what is not whole, by name (libvirt smoke run 20 said only "timed out")
+        held = kubernetes_not_whole(lab) or ["whole now: within the window a pod was replaced, a container restarted "
+                                             "or a node's lease was not renewed"]
+        raise ProviderError("\n".join([str(e), *held])) from None
+
+
+def kubernetes_not_whole(lab) -> list[str]:
+    """What keeps the cluster from being whole (kubernetes_whole): each node not Ready, each
+    pod of the lab's namespaces not ready, with what holds it."""
+    from provision.steps.addons import pods_not_ready
+
+    nodes, pods = kubectl_json(lab, "get", "nodes"), kubectl_json(lab, "get", "pods", "-A")
+    if nodes is None or pods is None:
+        return ["the API did not answer"]
+    out = [f"node {n['metadata']['name']} not Ready" for n in nodes["items"] if not is_ready(n)]
+    for pod in pods["items"]:
+        if pod["metadata"]["namespace"] in LAB_NAMESPACES and not _pod_ready(pod):
+            out += [f"{pod['metadata']['namespace']}/{line}" for line in pods_not_ready({"items": [pod]})]
+    return out
+
+
+def _pod_ready(pod: dict) -> bool:
+    statuses = pod["status"].get("containerStatuses", [])
+    return pod["status"].get("phase") == "Running" and bool(statuses) and all(c["ready"] for c in statuses)
 
 
 def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
@@ -183,9 +210,9 @@ def kubernetes_whole(lab, restarted: Mapping[str, float] | None = None) -> bool:
     for p in pods["items"]:
         if p["metadata"]["namespace"] not in LAB_NAMESPACES:
             continue
-        statuses = p["status"].get("containerStatuses", [])
-        if p["status"].get("phase") != "Running" or not statuses or not all(c["ready"] for c in statuses):
+        if not _pod_ready(p):
             return False
+        statuses = p["status"]["containerStatuses"]
         down = restarted.get(p["spec"].get("nodeName", ""))
         if down is not None and not all(_started_after(c, down) for c in statuses):
             return False

@@ -81,5 +81,19 @@ def test_no_lease_renewed_is_never_settled():
                                         if argv[-3:] == ["leases", "-o", "json"] else Cluster.run(lab, host, argv, **kw))
     before = kubernetes_shape(lab)
     time.sleep(WINDOW)
-    with pytest.raises(ProviderError, match="settled"):
+    with pytest.raises(ProviderError, match="settled") as caught:
         kubernetes_settled(lab, 0.5, window=WINDOW, unchanged_since=before)
+    # whole all along: the error says it was the window that was not kept
+    assert "whole now" in str(caught.value)
+
+
+def test_a_cluster_never_whole_names_what_held_it():
+    lab = Cluster()
+    pending = {"metadata": {"name": "controller-b", "uid": "u2", "namespace": "metallb-system"}, "spec": {},
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                          "containerStatuses": [{"name": "controller", "ready": False, "restartCount": 4,
+                                                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}}]}}
+    lab.run = lambda host, argv, **kw: (Result(0, json.dumps({"items": [pending]}), "")
+                                        if argv[-4:] == ["pods", "-A", "-o", "json"] else Cluster.run(lab, host, argv, **kw))
+    with pytest.raises(ProviderError, match=r"(?s)settled.*\nmetallb-system/controller-b Running: controller CrashLoopBackOff"):
+        kubernetes_settled(lab, 0.3, window=WINDOW)

@@ -20,6 +20,7 @@ from provision import checks
 from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
 from provision.kubeclient import anonymous_status, tunnel_to
+from provision.steps.addons import pods_not_ready
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
@@ -289,9 +290,10 @@ def test_metallb_controller_three_replicas_on_the_masters(plan, k8s, core):
     assert dep.spec.replicas == plan.metallb.controller_replicas
     tolerated = {t.key for t in dep.spec.template.spec.tolerations or []}
     assert CONTROL_PLANE_LABEL in tolerated, "MLB-01: the controller does not tolerate the control-plane taint"
-    pods = [p for p in core.list_namespaced_pod("metallb-system", label_selector="component=controller").items
-            if running_ready(p)]
-    assert len(pods) == plan.metallb.controller_replicas, f"MLB-01: {len(pods)} controller pods running"
+    every = core.list_namespaced_pod("metallb-system", label_selector="component=controller").items
+    pods = [p for p in every if running_ready(p)]
+    held = pods_not_ready({"items": [k8s.sanitize_for_serialization(p) for p in every]})
+    assert len(pods) == plan.metallb.controller_replicas, f"MLB-01: {len(pods)} controller pods running; {held}"
     assert {p.spec.node_name for p in pods} <= {m.name for m in plan.masters}
     speakers = [p for p in core.list_namespaced_pod("metallb-system", label_selector="component=speaker").items
                 if running_ready(p)]
