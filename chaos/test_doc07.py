@@ -17,6 +17,7 @@ from chaos.test_kubernetes import api_probe
 from chaos.timeline import REPORTS
 from provision.errors import UnderhoodError
 from provision.facts import backend_states, etcd_healthy, has_kubernetes
+from provision.pytest_plugin import admin_host
 from provision.roles.loadbalancer import HAPROXY_CFG, haproxy_cfg
 from provision.topology import Plan
 
@@ -48,7 +49,7 @@ def test_doc07_an_etcd_member_that_stops_answering_behind_each_haproxy_check(lab
     plan = lab.plan
     run_plan = with_check(plan, check)
     victim = plan.masters[-1].name
-    admin = plan.by_role("admin")[0].name
+    admin = admin_host(plan).name
     tl = timeline(f"doc-07-{check}")
     tl.figures["haproxy_check"] = check
     rewritten = run_plan.haproxy.check != plan.haproxy.check

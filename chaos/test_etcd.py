@@ -13,7 +13,7 @@ from chaos.history import Op, check
 from chaos.timeline import REPORTS
 from provision.facts import etcd_healthy, etcd_leader, etcd_status
 from provision.probe import Probe
-from provision.pytest_plugin import needs
+from provision.pytest_plugin import admin_host, needs
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import CLIENT_DIR, etcdctl
 
@@ -31,7 +31,7 @@ def scenario_keys(name: str) -> list[str]:
 
 
 def admin(lab) -> str:
-    return lab.plan.by_role("admin")[0].name
+    return admin_host(lab.plan).name
 
 
 def client(lab, name: str, duration: float) -> Probe:

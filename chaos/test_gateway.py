@@ -9,7 +9,7 @@ import pytest
 from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.probe import Probe
-from provision.pytest_plugin import needs
+from provision.pytest_plugin import admin_host, needs
 
 #: glusterd: a service in another subnet than the admin host's, up on every full plan.
 GLUSTERD_PORT = 24007
@@ -31,7 +31,7 @@ def test_routing_nat_and_dns_come_back_with_a_restarted_gateway(lab, limits, tim
     if not plan.glusters:
         pytest.skip("this plan has no Gluster node: no service in another subnet to probe")
     gw = plan.gateway.name
-    admin = plan.by_role("admin")[0].name
+    admin = admin_host(plan).name
     other = plan.glusters[0]
     assert other.network != plan.host(admin).network, "the probe must cross the gateway"
     wan = plan.gateway.wan_nic.ifname

@@ -11,7 +11,7 @@ from chaos.conftest import record
 from chaos.timeline import REPORTS
 from provision import records
 from provision.probe import Probe
-from provision.pytest_plugin import needs
+from provision.pytest_plugin import admin_host, needs
 
 MOUNT = "/mnt/underhood-chaos-sto06"
 FILE = "sto-06.log"
@@ -40,7 +40,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
     needs(lab, "power", "node faults need power commands (power: in the inventory)")
     plan = lab.plan
     g = plan.gluster
-    client = plan.by_role("admin")[0].name
+    client = admin_host(plan).name
     victim = plan.glusters[-1].name
     survivor = plan.glusters[0].name
     tl = timeline("sto-06-gluster-node-down")

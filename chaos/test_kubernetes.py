@@ -11,12 +11,12 @@ from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.facts import announcer, backend_states, has_kubernetes, kubectl_json, node_macs, node_ready
 from provision.probe import Probe
-from provision.pytest_plugin import needs
+from provision.pytest_plugin import admin_host, needs
 
 
 def api_probe(lab, name: str, duration: float) -> Probe:
     plan = lab.plan
-    admin = plan.by_role("admin")[0].name
+    admin = admin_host(plan).name
     args = [str(plan.vip.address), str(plan.vip.port), "/readyz", "0.2", str(duration)]
     return Probe(lab, admin, "https_probe", args, REPORTS / "chaos" / "raw" / f"{name}.jsonl").start()
 
@@ -91,7 +91,7 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget)
         pytest.skip("no Kubernetes cluster in this lab: no MetalLB speaker announces an address")
     ip = announced_address(kubectl_json(lab, "-n", "demo", "get", "service", "demo-lb"))
     macs = node_macs(lab)
-    admin = lab.plan.by_role("admin")[0].name
+    admin = admin_host(lab.plan).name
     # The admin host's traffic crosses the gateway, which then holds the announcer's MAC.
     lab.run(admin, ["sh", "-c", f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 3 {ip} 80"], timeout=15)
     victim = lab.wait_for("the node announcing the address", lambda: announcer(lab, ip, macs), 60, interval=1)

@@ -20,7 +20,7 @@ from chaos.test_loadbalancer import ok_times, vip_probe
 from provision import records
 from provision.facts import SETTLE_S, etcd_healthy, has_kubernetes, kubernetes_settled, lb_pair_clean, vip_holder
 from provision.probe import Probe
-from provision.pytest_plugin import needs
+from provision.pytest_plugin import admin_host, needs
 from provision.topology import etcd_fault_tolerance
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
@@ -90,7 +90,7 @@ def test_random_faults_within_tolerance(lab, limits, timeline, pytestconfig, req
     plan = lab.plan
     tl = timeline(f"random-seed{seed}")
     tl.figures["seed"] = seed
-    admin = plan.by_role("admin")[0].name
+    admin = admin_host(plan).name
     # Every wait of a round at its longest: both probes must outlive the whole scenario.
     budget = ROUNDS * (limits.vip_failover_s + limits.node_rejoin_s + limits.etcd_quorum_s + limits.gluster_heal_s
                        + limits.kubernetes_whole_s + SETTLE_S)

@@ -193,6 +193,15 @@ def require_lab(session: pytest.Session) -> None:
         pytest.exit(str(exc), returncode=2)
 
 
+def admin_host(plan):
+    """The plan's admin host, the documents' jump host where a test's client runs; a plan
+    without one skips the test, with the reason."""
+    admins = plan.by_role("admin")
+    if not admins:
+        pytest.skip("the plan has no admin host (role: admin), the documents' jump host where this test's client runs")
+    return admins[0]
+
+
 def needs(lab, capability: str, why: str) -> None:
     """Skip, with the reason, where this lab's provider cannot offer ``capability``."""
     if capability not in lab.capabilities:

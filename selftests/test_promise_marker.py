@@ -227,3 +227,13 @@ def lab():
     )
     project.makepyfile("def test_host(host):\n    assert callable(host) and host.__name__ == '_get'\n")
     project.runpytest("-p", "no:cacheprovider", "-p", "testinfra", "--provider", "local").assert_outcomes(passed=1)
+
+
+def test_a_plan_without_an_admin_host_skips_the_tests_whose_client_runs_there(build, raw):
+    from provision import topology
+    from provision.pytest_plugin import admin_host
+
+    assert admin_host(topology.load()).name == "admin-node01"  # the control: the default plan has one
+    raw["hosts"] = [h for h in raw["hosts"] if h["role"] != "admin"]
+    with pytest.raises(pytest.skip.Exception, match=r"no admin host \(role: admin\)"):
+        admin_host(build(raw))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from provision import checks
+from provision.pytest_plugin import admin_host
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import CLIENT_DIR, etcdctl
 
@@ -27,7 +28,7 @@ def test_three_healthy_members_one_leader(plan, host, lab):
 
 @pytest.mark.promise("ETCD-01")
 def test_admin_host_reads_and_writes_through_tls(plan, lab):
-    admin = plan.by_role("admin")[0].name
+    admin = admin_host(plan).name
     assert etcdctl(lab, admin, "put", "/underhood/conformance", "ok").ok
     got = etcdctl(lab, admin, "get", "/underhood/conformance", "--print-value-only")
     assert got.stdout.strip() == "ok"
@@ -41,7 +42,7 @@ TLS12 = "--tls-max 1.2"
 
 @pytest.mark.promise("SEC-05")
 def test_client_and_peer_ports_refuse_clients_without_a_certificate(plan, host, lab):
-    admin = host(plan.by_role("admin")[0].name)
+    admin = host(admin_host(plan).name)
     ca = f"{CLIENT_DIR}/ca.crt"
     with_cert = f"--cert {CLIENT_DIR}/client.crt --key {CLIENT_DIR}/client.key"
     problems = []

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from provision import checks
+from provision.pytest_plugin import admin_host
 from provision.roles.gluster import SERVICE_CONFIG, cluster_options, volume_options
 
 
@@ -70,7 +71,7 @@ class VolumeService:
 
     def __init__(self, plan, host, node) -> None:
         self.plan, self.node = plan, node
-        self.admin = host(plan.by_role("admin")[0].name)
+        self.admin = host(admin_host(plan).name)
         config = host(node.name).file(SERVICE_CONFIG)
         if not config.exists:
             pytest.skip(f"no volume service of this lab's kind on {node.name} ({SERVICE_CONFIG}): the documents' Heketi "

@@ -20,6 +20,7 @@ from provision import checks
 from provision.errors import UnderhoodError
 from provision.kube.images import REPOSITORY
 from provision.kubeclient import anonymous_status, tunnel_to
+from provision.pytest_plugin import admin_host
 from provision.steps.addons import pods_not_ready
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
@@ -211,7 +212,7 @@ def test_clusterip_inside_only_and_nodeport_on_every_node(plan, lab, host, k8s, 
     svc = core.read_namespaced_service("demo", "demo")
     inside = http_get(k8s, probes[plan.workers[0].name], svc.spec.cluster_ip, 80)
     assert "200 OK" in inside, f"K8S-09: ClusterIP {svc.spec.cluster_ip} from a pod: {inside}"
-    outside = host(lab.plan.by_role("admin")[0].name)
+    outside = host(admin_host(lab.plan).name)
     assert outside.run(f"nc -z -w 2 {svc.spec.cluster_ip} 80").rc != 0, "K8S-09: the ClusterIP answers outside the cluster"
     port = core.read_namespaced_service("demo-nodeport", "demo").spec.ports[0].node_port
     assert port == plan.kubernetes.nodeport
@@ -327,6 +328,6 @@ def test_load_balancer_service_gets_an_address_from_the_pool(plan, lab, core):
 def test_load_balancer_address_answers_from_the_node_subnet(plan, lab, host, core):
     ip = load_balancer_ip(lab, core)
     # A host on the node subnet asks ARP for it; the admin host comes through the gateway.
-    for h in (plan.workers[0], plan.by_role("admin")[0]):
+    for h in (plan.workers[0], admin_host(plan)):
         res = host(h.name).run(f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} 80")
         assert "underhood demo" in res.stdout, f"MLB-04: {ip}:80 from {h.name}: {res.stdout or res.stderr}"
