@@ -75,6 +75,9 @@ class MetalLB(_Model):
     start: IPv4
     end: IPv4
     controller_replicas: int = Field(ge=1)
+    #: The controller's and speakers' readiness probes' timeout: Kubernetes' 1 s by default;
+    #: under software emulation their /metrics answered later (libvirt smoke run 21).
+    probe_timeout_s: int = Field(default=1, ge=1)
 
 
 class Versions(_Model):

@@ -448,3 +448,15 @@ def test_demo_nodeport_and_metallb_controller_placement():
     controller = mlb[("Deployment", "controller")]["spec"]
     assert controller["replicas"] == PLAN.metallb.controller_replicas
     assert controller["template"]["spec"]["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    speaker = mlb[("DaemonSet", "speaker")]["spec"]
+    probes = [c["readinessProbe"] for s in (controller, speaker) for c in s["template"]["spec"]["containers"]]
+    assert [p["timeoutSeconds"] for p in probes] == [PLAN.metallb.probe_timeout_s] * 2 == [1, 1]  # Kubernetes' default
+
+
+def test_the_smoke_plan_gives_metallbs_probes_the_emulations_time():
+    from provision.providers.vagrant.smoke import EMULATION_SLOWDOWN, smoke_plan_data
+
+    data = smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text()))
+    mlb = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(addons.metallb_system(topology.parse(data), "c", "s"))}
+    probe = mlb[("DaemonSet", "speaker")]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["timeoutSeconds"] == EMULATION_SLOWDOWN

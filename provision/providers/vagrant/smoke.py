@@ -87,6 +87,7 @@ def smoke_plan_data(raw: dict) -> dict:
         spec["memory_mb"] = KUBERNETES_MEMORY_MB.get(role, MEMORY_MB)
         spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
     data["metallb"]["controller_replicas"] = 1  # one per master
+    data["metallb"]["probe_timeout_s"] = EMULATION_SLOWDOWN
     data["vagrant"]["box"] = BOX_NAME
     data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
     data["kubernetes"]["leader_election"] = {k: v * EMULATION_SLOWDOWN for k, v in LEADER_ELECTION_S.items()}
