@@ -143,11 +143,18 @@ def test_nautilus_is_agnhost_serving_its_picture(tmp_path, monkeypatch):
     assert {"agnhost", "nautilus.jpg", "data.json"} <= set(files)
 
 
-def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
-    bins = tmp_path / "bin"
+def _built(tmp_path, monkeypatch, program: str) -> list:
+    """A component's build as one program of that name (its content stands for the binary);
+    the components the image then asks for, in order."""
+    bins, asked = tmp_path / "bin", []
     bins.mkdir()
-    (bins / "nonewprivs").write_bytes(b"\x7fELF nnp")
-    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins)
+    (bins / program).write_bytes(b"\x7fELF " + program.encode())
+    monkeypatch.setattr(binaries, "bin_dir", lambda component: asked.append(component) or bins)
+    return asked
+
+
+def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
+    _built(tmp_path, monkeypatch, "nonewprivs")
     (image,) = [i for i in images.IMAGES if i.kind == "nonewprivs"]
     out = tmp_path / "nonewprivs.tar"
     images.build_image(image, _root(tmp_path), tmp_path, out)
@@ -159,10 +166,7 @@ def test_nonewprivs_runs_its_program_setuid_root(tmp_path, monkeypatch):
 
 
 def test_the_sample_apiserver_is_its_program_as_the_entrypoint(tmp_path, monkeypatch):
-    bins = tmp_path / "bin"
-    bins.mkdir()
-    (bins / "sample-apiserver").write_bytes(b"\x7fELF sample-apiserver")
-    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins if component is binaries.E2E_SAMPLE_APISERVER else None)
+    asked = _built(tmp_path, monkeypatch, "sample-apiserver")
     (image,) = [i for i in images.IMAGES if i.kind == "sample-apiserver"]
     assert image.ref.endswith("/sample-apiserver:1.29.2")  # APIServer of the tests' manifest
     # a staging module of the cluster's release: v0.36.3 beside v1.36.3
@@ -172,14 +176,11 @@ def test_the_sample_apiserver_is_its_program_as_the_entrypoint(tmp_path, monkeyp
     config, files = _config_and_files(out)
     # the test passes only arguments: the program must be the entrypoint
     assert config["config"]["Entrypoint"] == ["/sample-apiserver"] and "Cmd" not in config["config"]
-    assert files["sample-apiserver"].mode & 0o777 == 0o755
+    assert files["sample-apiserver"].mode & 0o777 == 0o755 and asked == [binaries.E2E_SAMPLE_APISERVER]
 
 
 def test_the_tests_etcd_is_the_labs_own_archive_so_a_masters_import_changes_nothing(tmp_path, monkeypatch):
-    bins = tmp_path / "bin"
-    bins.mkdir()
-    (bins / "etcd").write_bytes(b"\x7fELF etcd")
-    monkeypatch.setattr(binaries, "bin_dir", lambda component: bins)
+    _built(tmp_path, monkeypatch, "etcd")
     (image,) = [i for i in images.IMAGES if i.kind == "etcd"]
     test_archive, lab_archive = tmp_path / "test.tar", tmp_path / "lab.tar"
     images.build_image(image, _root(tmp_path), tmp_path, test_archive)
