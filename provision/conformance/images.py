@@ -76,8 +76,8 @@ IMAGES = (
     TestImage(f"{E2E_REGISTRY}/nautilus:1.8", "nautilus"),
     # allowPrivilegeEscalation: a setuid-root program that prints the uid it runs as
     TestImage(f"{E2E_REGISTRY}/nonewprivs:1.4", "nonewprivs"),
-    # the aggregator test: an API server of its own behind an APIService, beside an etcd of
-    # kubeadm's tag (3.6.8-0), which the nodes have already under that name
+    # the aggregator test: an API server of its own behind an APIService, in a pod beside
+    # its etcd (the next image)
     TestImage(f"{E2E_REGISTRY}/sample-apiserver:1.29.2", "sample-apiserver"),
     # its etcd: the lab's own image, made as the lab makes it (the same archive, so a master's
     # import changes nothing), for the workers, which the lab gives no control-plane image

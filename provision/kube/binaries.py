@@ -235,7 +235,7 @@ class BuildProgress:
         return text
 
 
-def _timings() -> dict[str, dict]:
+def _timings() -> dict[str, object]:
     try:
         return json.loads(TIMINGS.read_text())
     except (OSError, ValueError):
