@@ -184,8 +184,10 @@ def test_the_tests_etcd_is_the_labs_own_archive_so_a_masters_import_changes_noth
     (image,) = [i for i in images.IMAGES if i.kind == "etcd"]
     test_archive, lab_archive = tmp_path / "test.tar", tmp_path / "lab.tar"
     images.build_image(image, _root(tmp_path), tmp_path, test_archive)
-    lab_images.build_image(lab_images.Image("etcd", images.ETCD_TAG, binaries.ETCD, "etcd"), _root(tmp_path), lab_archive)
-    assert image.ref == images.lab_etcd().ref and test_archive.read_bytes() == lab_archive.read_bytes()
+    # the lab's own image for kubeadm's etcd, as its build makes it
+    (lab_etcd,) = lab_images.control_plane_images([image.ref])
+    lab_images.build_image(lab_etcd, _root(tmp_path), lab_archive)
+    assert image.ref.endswith(f"/etcd:{images.ETCD_TAG}") and test_archive.read_bytes() == lab_archive.read_bytes()
     config, files = _config_and_files(test_archive)
     assert "usr/local/bin/etcd" in files
     assert config["config"]["Entrypoint"] == ["/usr/local/bin/etcd"]  # the test runs /usr/local/bin/etcd

@@ -49,6 +49,13 @@ def repo_list() -> str:
                           sort_keys=False)
 
 
+def lab_etcd() -> images.Image:
+    """The lab's etcd image, as the lab's build makes it, under the tests' name for it (Etcd
+    of their manifest, kubeadm's tag)."""
+    (etcd,) = images.control_plane_images([f"{images.REPOSITORY}/etcd:{ETCD_TAG}"])
+    return etcd
+
+
 @dataclass(frozen=True)
 class TestImage:
     """One image a test names: ``ref`` is the name the tests use once mapped (repo_list)."""
@@ -81,7 +88,7 @@ IMAGES = (
     TestImage(f"{E2E_REGISTRY}/sample-apiserver:1.29.2", "sample-apiserver"),
     # its etcd: the lab's own image, made as the lab makes it (the same archive, so a master's
     # import changes nothing), for the workers, which the lab gives no control-plane image
-    TestImage(f"{images.REPOSITORY}/etcd:{ETCD_TAG}", "etcd"),
+    TestImage(lab_etcd().ref, "etcd"),
 )
 
 
@@ -196,11 +203,6 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
     else:
         raise ValueError(f"unknown test image kind {image.kind!r}")
     write_archive(out, image.ref, layer, entrypoint, cmd=cmd)
-
-
-def lab_etcd() -> images.Image:
-    """The lab's etcd image under the tests' name for it (Etcd of their manifest, kubeadm's tag)."""
-    return images.Image("etcd", ETCD_TAG, binaries.ETCD, "etcd")
 
 
 def _agnhost_source() -> Path:

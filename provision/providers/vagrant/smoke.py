@@ -81,12 +81,12 @@ def smoke_plan_data(raw: dict) -> dict:
     by_role: dict[str, list[dict]] = {}
     for h in data["hosts"]:
         by_role.setdefault(h["role"], []).append(h)
-    data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], by_role["master"][0], by_role["worker"][0],
-                     *by_role["admin"]]
+    masters = by_role["master"][:1]
+    data["hosts"] = [*by_role["gateway"], *by_role["loadbalancer"], *masters, by_role["worker"][0], *by_role["admin"]]
     for role, spec in data["roles"].items():
         spec["memory_mb"] = KUBERNETES_MEMORY_MB.get(role, MEMORY_MB)
         spec["cpus"] = KUBERNETES_CPUS.get(role, 1)
-    data["metallb"]["controller_replicas"] = 1  # one per master
+    data["metallb"]["controller_replicas"] = len(masters)  # one per master
     data["metallb"]["probe_timeout_s"] = EMULATION_SLOWDOWN
     data["vagrant"]["box"] = BOX_NAME
     data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
