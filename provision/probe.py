@@ -52,6 +52,8 @@ class Probe:
                     out.append(json.loads(line))
                 except json.JSONDecodeError:
                     pass  # the last line of a killed probe may be cut
+        # by start time: an agent whose attempts overlap (tcp_probe) prints them as they end
+        out.sort(key=lambda s: s.get("t", 0.0))
         return out
 
     def wait_for(self, condition, timeout: float, what: str) -> list[dict]:
