@@ -24,7 +24,7 @@ async def attempt() -> None:
         result = "ok"
     except ConnectionRefusedError:
         result = "refused"
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:  # asyncio.TimeoutError is this one since Python 3.11 (Debian 12)
         result = "timeout"
     except OSError as exc:
         result = type(exc).__name__
