@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 
+from chaos import node_log
 from chaos.conftest import record
 from chaos.timeline import REPORTS
 from provision.facts import lb_pair_clean, vip_holder
@@ -27,6 +28,24 @@ def vip_probe(lab, limits, name: str, duration: float | None = None) -> Probe:
 
 def ok_times(samples: list[dict]) -> list[float]:
     return [s["t"] for s in samples if s["result"] == "ok"]
+
+
+def explain_gap(lab, tl, taker: str, fault: float, answered: float) -> None:
+    """Where a failover's time went, from the journal of the node that took the VIP over:
+    on the timeline, in its figures, and printed."""
+    p = lab.plan.pacemaker
+    marks = node_log.failover_marks(p.vip_resource, p.haproxy_resource)
+    seen, offset = node_log.events_since(lab, taker, fault, marks)
+    for s in seen:
+        tl.event(f"{taker}: {s.label}", s.t)
+    missing = [m.label for m in marks if m.label not in {s.label for s in seen}]
+    if missing:
+        warnings.warn(f"{taker}'s journal has no line for: {', '.join(missing)}", stacklevel=1)
+    steps = node_log.steps(seen, fault, ("first answer through the VIP", answered))
+    tl.figures.update({f"step: {label} (s)": round(seconds, 3) for label, seconds in steps})
+    tl.figures.update(clock_offset_s=round(offset.seconds, 3), clock_uncertainty_s=round(offset.uncertainty, 3))
+    print(f"{tl.scenario}: poweroff -> " + " -> ".join(f"{label} {seconds:.2f} s" for label, seconds in steps)
+          + f" ({taker}'s clock, offset known to +-{offset.uncertainty:.2f} s)")
 
 
 @pytest.mark.promise("LB-06", "LB-09")
@@ -60,6 +79,7 @@ def test_vip_moves_when_the_active_node_dies(lab, limits, timeline, budget):
         after = min(t for t in oks if t > gone)
         gap = after - before
         gaps.append(gap)
+        explain_gap(lab, tl, other, fault, after)
         record("LB-06 VIP gap (last ok -> first ok)", gap, budget["vip_gap"])
         tl.figures.update(gap_s=round(gap, 3), floor_s=limits.vip_floor_s, failed_probes=sum(
             1 for s in tl.probes["vip"] if before < s["t"] < after))

@@ -323,6 +323,9 @@ def main() -> int:
                                      cwd=ROOT, timeout=3600, env={**os.environ, **extra})
                 figures[f"{phase}_s"] = round(time.monotonic() - start, 1)
                 figures[f"{phase}_rc"] = res.returncode
+            # the failover's gap and where its time went, from the scenario's timeline
+            if (timeline := ROOT / "reports" / "chaos" / "lb-06-vip-failover-run1.json").exists():
+                figures["vip_failover"] = json.loads(timeline.read_text())["figures"]
         finally:
             start = time.monotonic()
             try:

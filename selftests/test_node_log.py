@@ -1,0 +1,72 @@
+"""chaos/node_log.py: a failover's steps read from the journal of the node that took over,
+placed on this machine's clock. The lines are a real local lab's (LB-06, 2026-12-06)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from chaos import node_log
+from provision.providers.base import Result
+
+MARKS = node_log.failover_marks("vip", "haproxy")
+#: (node time, message) as the surviving load balancer's journal had them
+FAILOVER = [
+    (1000.0, "[TOTEM ] A processor failed, forming new configuration: token timed out (3000ms), waiting 3600ms for consensus."),
+    (1003.6, "[TOTEM ] A new membership (2.2a) was formed. Members left: 1"),
+    (1003.7, "Result of start operation for haproxy-other on lb02: ok"),  # another resource
+    (1003.9, "Result of start operation for vip on lb02: error"),  # a start that failed
+    (1004.2, "Result of start operation for vip on lb02: ok"),
+    (1005.0, "Result of start operation for haproxy on lb02: ok"),
+    (1009.0, "[TOTEM ] A new membership (1.2e) was formed. Members joined: 1"),  # the dead node back
+]
+
+
+class Node:
+    """A node whose clock runs `skew` seconds ahead of this machine's."""
+
+    def __init__(self, lines: list[tuple[float, str | list[int]]], skew: float) -> None:
+        self.lines, self.skew, self.argv = lines, skew, []
+
+    def run(self, host: str, argv: list[str], timeout: float = 60) -> Result:
+        self.argv.append(argv)
+        if argv[0] == "date":
+            return Result(0, f"{time.time() + self.skew:.6f}\n", "")
+        out = "".join(json.dumps({"__REALTIME_TIMESTAMP": str(int(t * 1e6)), "MESSAGE": m}) + "\n" for t, m in self.lines)
+        return Result(0, out, "")
+
+
+def test_each_step_is_its_first_line_and_lands_on_this_machines_clock():
+    seen = node_log.first_seen(FAILOVER, MARKS, node_log.Offset(-50.0, 0.01))
+    assert [(s.label, s.node_t) for s in seen] == [
+        ("corosync: token lost", 1000.0), ("corosync: new membership", 1003.6),
+        ("pacemaker: VIP started", 1004.2), ("pacemaker: haproxy started", 1005.0)]
+    assert [s.t for s in seen] == [950.0, 953.6, 954.2, 955.0]
+
+
+def test_a_step_the_journal_lacks_is_left_out_not_invented():
+    seen = node_log.first_seen([line for line in FAILOVER if "haproxy on" not in line[1]], MARKS, node_log.Offset(0, 0))
+    assert "pacemaker: haproxy started" not in {s.label for s in seen}
+    assert len(seen) == 3
+
+
+def test_steps_between_marks_use_the_nodes_clock():
+    seen = node_log.first_seen(FAILOVER, MARKS, node_log.Offset(-50.0, 0.01))
+    steps = node_log.steps(seen, 947.0, ("first answer", 955.5))
+    assert [label for label, _ in steps] == [m.label for m in MARKS] + ["first answer"]
+    assert [round(s, 2) for _, s in steps] == [3.0, 3.6, 0.6, 0.8, 0.5]
+
+
+def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
+    node = Node([(t + 100, m) for t, m in FAILOVER] + [(1200.0, [0x41, 0xff])], skew=100.0)
+    seen, offset = node_log.events_since(node, "lb02", 900.0, MARKS)
+    assert offset.seconds == pytest.approx(-100.0, abs=0.5)
+    journalctl = node.argv[-1]
+    since = float(next(a for a in journalctl if a.startswith("--since=@")).removeprefix("--since=@"))
+    assert since == pytest.approx(1000.0, abs=0.5)
+    assert {"corosync", "pacemaker"} == {journalctl[i + 1] for i, a in enumerate(journalctl) if a == "-u"}
+    assert [round(s.t, 1) for s in seen] == pytest.approx([1000.0, 1003.6, 1004.2, 1005.0], abs=0.5)
+    # a message that is not UTF-8 comes as bytes and is read, not a crash
+    assert node_log.journal(node, "lb02", {"corosync"}, 0)[-1][1] == "A\ufffd"
