@@ -33,8 +33,7 @@ def ok_times(samples: list[dict]) -> list[float]:
 def explain_gap(lab, tl, taker: str, fault: float, answered: float) -> None:
     """Where a failover's time went, from the journal of the node that took the VIP over:
     on the timeline, in its figures, and printed."""
-    p = lab.plan.pacemaker
-    marks = node_log.failover_marks(p.vip_resource, p.haproxy_resource)
+    marks = node_log.failover_marks(lab.plan.pacemaker.vip_resource)
     seen, offset = node_log.events_since(lab, taker, fault, marks)
     for s in seen:
         tl.event(f"{taker}: {s.label}", s.t)

@@ -11,16 +11,21 @@ import pytest
 from chaos import node_log
 from provision.providers.base import Result
 
-MARKS = node_log.failover_marks("vip", "haproxy")
-#: (node time, message) as the surviving load balancer's journal had them
+MARKS = node_log.failover_marks("virtual-ip-resource")
+#: (node time, message) as the surviving load balancer's journal had them, and lines that
+#: must not be taken for a step
 FAILOVER = [
-    (1000.0, "[TOTEM ] A processor failed, forming new configuration: token timed out (3000ms), waiting 3600ms for consensus."),
-    (1003.6, "[TOTEM ] A new membership (2.2a) was formed. Members left: 1"),
-    (1003.7, "Result of start operation for haproxy-other on lb02: ok"),  # another resource
-    (1003.9, "Result of start operation for vip on lb02: error"),  # a start that failed
-    (1004.2, "Result of start operation for vip on lb02: ok"),
-    (1005.0, "Result of start operation for haproxy on lb02: ok"),
-    (1009.0, "[TOTEM ] A new membership (1.2e) was formed. Members joined: 1"),  # the dead node back
+    (1000.0, "[TOTEM ] Token has not been received in 2250 ms"),
+    (1000.8, "[TOTEM ] A processor failed, forming new configuration: token timed out (3000ms), waiting 3600ms for consensus."),
+    (1004.4, "[TOTEM ] A new membership (2.d) was formed. Members left: 1"),
+    (1005.4, "Result of start operation for virtual-ip-resource-2 on hapx-node02: ok"),  # another resource
+    (1005.45, "Result of start operation for virtual-ip-resource on hapx-node02: error"),  # a start that failed
+    (1005.5, "Result of start operation for virtual-ip-resource on hapx-node02: ok"),
+    (1005.65, "Starting haproxy.service - Cluster Controlled haproxy..."),
+    (1005.7, "Started haproxy.service - Cluster Controlled haproxy."),
+    (1005.72, "Connect from 192.168.1.13:58350 to 192.168.4.20:6443 (kubernetes-apiserver-https/TCP)"),
+    (1007.7, "Result of start operation for haproxy-resource on hapx-node02: ok"),
+    (1008.7, "[TOTEM ] A new membership (1.12) was formed. Members joined: 1"),  # the dead node back
 ]
 
 
@@ -41,22 +46,22 @@ class Node:
 def test_each_step_is_its_first_line_and_lands_on_this_machines_clock():
     seen = node_log.first_seen(FAILOVER, MARKS, node_log.Offset(-50.0, 0.01))
     assert [(s.label, s.node_t) for s in seen] == [
-        ("corosync: token lost", 1000.0), ("corosync: new membership", 1003.6),
-        ("pacemaker: VIP started", 1004.2), ("pacemaker: haproxy started", 1005.0)]
-    assert [s.t for s in seen] == [950.0, 953.6, 954.2, 955.0]
+        ("corosync: token lost", 1000.8), ("corosync: membership without it", 1004.4), ("pacemaker: VIP started", 1005.5),
+        ("systemd: haproxy started", 1005.7), ("haproxy: first connection", 1005.72)]
+    assert [round(s.t, 2) for s in seen] == [950.8, 954.4, 955.5, 955.7, 955.72]
 
 
 def test_a_step_the_journal_lacks_is_left_out_not_invented():
-    seen = node_log.first_seen([line for line in FAILOVER if "haproxy on" not in line[1]], MARKS, node_log.Offset(0, 0))
-    assert "pacemaker: haproxy started" not in {s.label for s in seen}
-    assert len(seen) == 3
+    seen = node_log.first_seen([line for line in FAILOVER if not line[1].startswith("Started")], MARKS, node_log.Offset(0, 0))
+    assert "systemd: haproxy started" not in {s.label for s in seen}
+    assert len(seen) == 4
 
 
 def test_steps_between_marks_use_the_nodes_clock():
     seen = node_log.first_seen(FAILOVER, MARKS, node_log.Offset(-50.0, 0.01))
-    steps = node_log.steps(seen, 947.0, ("first answer", 955.5))
+    steps = node_log.steps(seen, 948.0, ("first answer", 955.8))
     assert [label for label, _ in steps] == [m.label for m in MARKS] + ["first answer"]
-    assert [round(s, 2) for _, s in steps] == [3.0, 3.6, 0.6, 0.8, 0.5]
+    assert [round(s, 2) for _, s in steps] == [2.8, 3.6, 1.1, 0.2, 0.02, 0.08]
 
 
 def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
@@ -66,7 +71,7 @@ def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
     journalctl = node.argv[-1]
     since = float(next(a for a in journalctl if a.startswith("--since=@")).removeprefix("--since=@"))
     assert since == pytest.approx(1000.0, abs=0.5)
-    assert {"corosync", "pacemaker"} == {journalctl[i + 1] for i, a in enumerate(journalctl) if a == "-u"}
-    assert [round(s.t, 1) for s in seen] == pytest.approx([1000.0, 1003.6, 1004.2, 1005.0], abs=0.5)
+    assert {"corosync", "pacemaker", "haproxy"} == {journalctl[i + 1] for i, a in enumerate(journalctl) if a == "-u"}
+    assert [s.t for s in seen] == pytest.approx([1000.8, 1004.4, 1005.5, 1005.7, 1005.72], abs=0.5)
     # a message that is not UTF-8 comes as bytes and is read, not a crash
     assert node_log.journal(node, "lb02", {"corosync"}, 0)[-1][1] == "A\ufffd"
