@@ -20,6 +20,7 @@ __all__ = [
     "backend_states",
     "etcd_healthy",
     "etcd_leader",
+    "holds_vip",
     "is_ready",
     "kubernetes_settled",
     "kubernetes_shape",
@@ -44,14 +45,16 @@ LAB_NAMESPACES = ("kube-system", "kube-flannel", "metallb-system", "demo")
 SETTLE_S = 25.0
 
 
+def holds_vip(lab, name: str) -> bool:
+    """Whether this load balancer's lab NIC holds the VIP."""
+    host = lab.plan.host(name)
+    res = lab.run(name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
+    return res.ok and checks.holds_address(res.stdout, str(lab.plan.vip.address))
+
+
 def vip_holder(lab) -> str | None:
     """The load balancer whose lab NIC holds the VIP, or None."""
-    vip = str(lab.plan.vip.address)
-    for host in lab.plan.loadbalancers:
-        res = lab.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
-        if res.ok and checks.holds_address(res.stdout, vip):
-            return host.name
-    return None
+    return next((h.name for h in lab.plan.loadbalancers if holds_vip(lab, h.name)), None)
 
 
 def backend_states(lab) -> dict[str, str]:
