@@ -302,9 +302,9 @@ def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
     # the suite's own nodes and the specs the focus left out are not this run's
     assert [c.name.split(" should")[0] for c in found.cases] == [
         "[sig-network] DNS", "[sig-network] Services", "[sig-node] Pods", "[sig-node] Pods"]
-    assert found.counts() == {"passed": 1, "failed": 2, "skipped": 1}
-    assert found.per_sig() == {"sig-network": {"passed": 1, "failed": 1, "skipped": 0},
-                               "sig-node": {"passed": 0, "failed": 1, "skipped": 1}}
+    assert found.counts() == {"passed": 1, "failed": 2, "skipped": 1, "unfinished": 0}
+    assert found.per_sig() == {"sig-network": {"passed": 1, "failed": 1, "skipped": 0, "unfinished": 0},
+                               "sig-node": {"passed": 0, "failed": 1, "skipped": 1, "unfinished": 0}}
     causes = {f["test"].split(" should")[0]: f["cause"] for f in found.failures()}
     assert causes["[sig-node] Pods"].startswith("missing image registry.underhood.invalid/e2e-test-images/nginx:1.15-4")
     assert all(not c.name.endswith("Conformance]") or c.name.endswith(" [Conformance]") for c in found.cases)  # no label list
@@ -317,7 +317,8 @@ def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
     assert [(t["outcome"]) for t in witnesses["K8S-09"]] == ["failed"]
     assert "K8S-06" in found.unwitnessed()  # no networking test ran: said, not silently absent
     full = results.parse(JUNIT, FULL.selected)
-    assert full.per_sig()["sig-apps"] == {"passed": 0, "failed": 0, "skipped": 1}  # every [Conformance] test is the full run's
+    # every [Conformance] test is the full run's; a bare skip in a run whose bound did not elapse is a skip
+    assert full.per_sig()["sig-apps"] == {"passed": 0, "failed": 0, "skipped": 1, "unfinished": 0}
 
 
 def test_the_runs_witnesses_join_the_promise_table(tmp_path):
@@ -387,7 +388,7 @@ def test_the_command_prints_the_tests_names_with_their_brackets(monkeypatch, cap
         def is_up(self):
             return True
 
-    def fake_run(p, reports, full, procs, only, log):
+    def fake_run(p, reports, full, procs, only, log, minutes):
         log("  1/85 • [6.5 seconds] [sig-network] DNS should provide DNS for services [Conformance]")
         return results.parse(JUNIT, FOCUSED.selected)
 
@@ -430,3 +431,71 @@ def test_an_interrupted_pass_ends_its_run_on_the_admin_host_by_pid(tmp_path, mon
     pid = int((tmp_path / "run.pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # ended, not left sleeping
+
+
+#: A pass its bound ended (ginkgo's suite timeout): one test passed, one was cut, one was never
+#: begun; beside them a test's own timeout and a test that skipped itself, which stay the lab's.
+BOUNDED_JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="5" failures="2">
+  <testsuite name="Kubernetes e2e suite" tests="5" failures="2">
+    <properties><property name="SuiteSucceeded" value="false"></property>
+      <property name="SpecialSuiteFailureReason" value="Suite Timeout Elapsed"></property></properties>
+    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" status="passed" time="20.5"></testcase>
+    <testcase name="[It] [sig-apps] Deployment should run the lifecycle of a Deployment [Conformance]" status="timedout" time="40.0">
+      <failure message="A suite timeout occurred" type="timedout">[TIMEDOUT] A suite timeout occurred</failure></testcase>
+    <testcase name="[It] [sig-apps] Job should run a job to completion [Conformance]" status="skipped" time="0">
+      <skipped message="skipped"></skipped></testcase>
+    <testcase name="[It] [sig-node] Pods should be submitted and removed [Conformance]" status="timedout" time="300.0">
+      <failure message="A spec timeout occurred" type="timedout">[TIMEDOUT] A spec timeout occurred</failure></testcase>
+    <testcase name="[It] [sig-node] Pods should get a host IP [Conformance]" status="skipped" time="0.1">
+      <skipped message="skipped - the node has no IPv6"></skipped></testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_what_the_runs_bound_ended_is_unfinished_not_the_labs_failure():
+    found = results.parse(BOUNDED_JUNIT, FULL.selected)
+    assert [(c.name.split(" should")[0], c.outcome) for c in found.cases] == [
+        ("[sig-network] DNS", "passed"), ("[sig-apps] Deployment", "unfinished"), ("[sig-apps] Job", "unfinished"),
+        ("[sig-node] Pods", "failed"), ("[sig-node] Pods", "skipped")]
+    assert found.counts() == {"passed": 1, "failed": 1, "skipped": 1, "unfinished": 2}
+    assert [f["test"].split(" should")[0] for f in found.failures()] == ["[sig-node] Pods"]
+    # the control: the same outcomes where the bound did not elapse stay failed and skipped
+    unbounded = results.parse(BOUNDED_JUNIT.replace("Suite Timeout Elapsed", ""), FULL.selected)
+    assert unbounded.counts() == {"passed": 1, "failed": 2, "skipped": 2, "unfinished": 0}
+
+
+def test_minutes_bound_each_pass_never_beyond_its_own(tmp_path):
+    from provision import topology
+    from provision.report import build
+
+    assert run.bounded(FULL, 60).timeout_s == 3600 and f"--timeout={3600}s" in run.argv({"e2e": "e", "ginkgo": "g", "kubectl": "k"},
+                                                                                         run.bounded(FULL, 60), 2)
+    assert run.bounded(STORAGE, 24 * 60).timeout_s == STORAGE.timeout_s and run.bounded(FULL, None) == FULL
+
+    class Lab:
+        name = "local"
+
+    run.record(Lab(), tmp_path, results.parse(BOUNDED_JUNIT, FULL.selected), full=True, procs=2, passes=PASSES, minutes=60)
+    assert json.loads((tmp_path / "k8s-conformance.json").read_text())["bound_minutes"] == 60
+    page = build(topology.load(), tmp_path).read_text()
+    section = page[page.index('id="k8s-conformance"'):page.index("Errata of the documents")]
+    assert "2 unfinished: the run ended each pass after 60 min" in " ".join(section.split()) and "<th>unfinished</th>" in section
+    # no unfinished column for a run its bound did not end
+    run.record(Lab(), tmp_path, results.parse(JUNIT, FOCUSED.selected), full=False, procs=2, passes=PASSES)
+    assert "<th>unfinished</th>" not in build(topology.load(), tmp_path).read_text()
+
+
+def test_minutes_must_be_a_whole_positive_number(monkeypatch, capsys):
+    import provision.__main__ as cli
+
+    class Lab:
+        def is_up(self):
+            return True
+
+    monkeypatch.setattr(cli, "_provider", lambda args: Lab())
+    monkeypatch.setattr(run, "run", lambda *a, **k: pytest.fail("ran with a bound of 0 minutes"))
+    assert cli.main(["conformance", "--full", "--minutes", "0"]) != 0
+    said = capsys.readouterr()
+    assert "--minutes 0: give a whole number of minutes" in said.err + said.out

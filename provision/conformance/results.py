@@ -14,6 +14,14 @@ from provision.kube import images
 #: ginkgo's states (its JUnit "status") as the report's outcomes.
 OUTCOMES = {"passed": "passed", "skipped": "skipped", "pending": "skipped", "failed": "failed", "panicked": "failed",
             "interrupted": "failed", "aborted": "failed", "timedout": "failed"}
+#: When ginkgo's suite timeout (the pass's bound, or --minutes) elapsed, its JUnit says so, and
+#: the bound ended these, not the lab: the tests it cut ("A suite timeout occurred", not a
+#: test's own timeout) and those it never began (a bare "skipped"; a test skipped by itself or
+#: by e2e gives its reason).
+UNFINISHED = "unfinished"
+BOUND_ELAPSED = "Suite Timeout Elapsed"
+CUT_BY_BOUND = "A suite timeout occurred"
+NEVER_BEGUN = "skipped"
 
 
 @dataclass
@@ -38,12 +46,12 @@ class Results:
     def per_sig(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {}
         for c in self.cases:
-            row = table.setdefault(c.sig, {"passed": 0, "failed": 0, "skipped": 0})
+            row = table.setdefault(c.sig, {"passed": 0, "failed": 0, "skipped": 0, UNFINISHED: 0})
             row[c.outcome] += 1
         return dict(sorted(table.items()))
 
     def counts(self) -> dict[str, int]:
-        out = {"passed": 0, "failed": 0, "skipped": 0}
+        out = {"passed": 0, "failed": 0, "skipped": 0, UNFINISHED: 0}
         for c in self.cases:
             out[c.outcome] += 1
         return out
@@ -92,6 +100,7 @@ def parse(xml: str, selected: Callable[[str], bool]) -> Results:
     spec of the suite, and the others are not this lab's skips."""
     root = ET.fromstring(xml)
     results = Results()
+    bound_elapsed = any(BOUND_ELAPSED in (p.get("value") or "") for p in root.iter("property") if p.get("name") == "SpecialSuiteFailureReason")
     for case in root.iter("testcase"):
         # "[It] " before, ginkgo's list of the labels after ("[sig-node, Conformance]")
         name = re.sub(r" \[[^\]]*, [^\]]*\]$", "", re.sub(r"^\[It\] ", "", case.get("name", "")))
@@ -106,6 +115,9 @@ def parse(xml: str, selected: Callable[[str], bool]) -> Results:
             detail = case.find("skipped")
         message = "" if detail is None else (detail.get("message") or "") + "\n" + (detail.text or "")
         outcome = OUTCOMES.get(status, "failed")
+        if bound_elapsed and ((status == "timedout" and message.startswith(CUT_BY_BOUND))
+                              or (status == "skipped" and message.strip() == NEVER_BEGUN)):
+            outcome = UNFINISHED
         log = case.findtext("system-err") or ""
         # a pod that never ran says why only in the test's log (its status dumped there)
         pulled = re.search(r"Back-off pulling image \\?\"([^\"\\]+)", log) if outcome == "failed" else None
