@@ -67,4 +67,5 @@ class Probe:
                 raise AssertionError(f"{what}: the probe ended before it was seen")
             return None
 
-        return until(seen, timeout, what, interval=0.1, error=AssertionError)
+        # as the provider's own waits: VMs under emulation answer that many times slower
+        return until(seen, timeout * getattr(self.lab, "wait_scale", 1.0), what, interval=0.1, error=AssertionError)

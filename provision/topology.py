@@ -90,6 +90,10 @@ class Versions(_Model):
 
 class Vagrant(_Model):
     box: str
+    #: How many times slower than hardware the VMs answer (software emulation: about 5).
+    #: ssh's waits and every bound of a command or a wait are that much longer, in `up`
+    #: and in the tests' and scenarios' own runs alike; the budgets of recoveries are not.
+    slowdown: float = Field(default=1.0, ge=1.0)
 
 
 class RoleSpec(_Model):

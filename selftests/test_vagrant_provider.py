@@ -263,6 +263,23 @@ def test_the_smoke_plan_is_six_small_vms_with_kubernetes_and_valid(tmp_path):
     assert warnings == {"hosts"}  # one master, no Gluster: said, not refused
 
 
+def test_the_plans_slowdown_lengthens_every_wait_of_every_process_that_reads_it(tmp_path):
+    """Run 22's K8S-09 lost a worker's address to a 10 s ssh bound: the smoke had made only its
+    own `up` patient. The slowdown is the plan's now, so the tests' and scenarios' runs read it."""
+    import yaml
+
+    from provision.providers.ssh import CONNECT_S
+    from provision.providers.vagrant.smoke import EMULATION_SLOWDOWN, smoke_plan_data
+
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(smoke_plan_data(yaml.safe_load(topology.DEFAULT_PLAN.read_text()))))
+    slow = VagrantProvider(topology.load(path), path)
+    assert slow.wait_scale == EMULATION_SLOWDOWN
+    assert f"ConnectTimeout={CONNECT_S * EMULATION_SLOWDOWN}" in slow.exec_argv("kube-node01", ["true"])
+    # the control: the default plan's VMs are taken as hardware
+    assert VagrantProvider(PLAN).wait_scale == 1 and f"ConnectTimeout={CONNECT_S}" in VagrantProvider(PLAN).exec_argv("h", ["true"])
+
+
 def test_the_box_lays_out_its_logical_volumes_in_one_piece_each():
     """HOST-07 in our box: each volume's extents, read from lvs, become a loop offset."""
     from provision.providers.vagrant import boxbuild

@@ -187,3 +187,11 @@ def test_metallb_controllers_above_the_masters(build, raw):
 def test_two_node_needs_two_loadbalancers(build, raw):
     raw["hosts"] = [h for h in raw["hosts"] if h["name"] != "hapx-node02"]
     assert refused(build, raw).path == "corosync.two_node"
+
+
+def test_a_slowdown_below_hardware_speed(build, raw):
+    raw["vagrant"]["slowdown"] = 0.5
+    err = refused(build, raw)
+    assert err.path == "vagrant.slowdown"
+    raw["vagrant"]["slowdown"] = 5  # the control: emulated VMs five times slower
+    assert build(raw).vagrant.slowdown == 5

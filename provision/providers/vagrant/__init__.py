@@ -40,7 +40,7 @@ class VagrantProvider(Provider):
         self.hypervisor = hypervisor()
         self.plan_file = plan_file
         self.state = ROOT / ".vagrant" / "underhood" / plan.lab.name
-        self.ssh = Ssh(self.state / "ssh-config", sudo=True)
+        self.ssh = Ssh(self.state / "ssh-config", sudo=True, patience=plan.vagrant.slowdown)
 
     def _machines(self) -> Machines:
         try:

@@ -89,6 +89,9 @@ def smoke_plan_data(raw: dict) -> dict:
     data["metallb"]["controller_replicas"] = len(masters)  # one per master
     data["metallb"]["probe_timeout_s"] = EMULATION_SLOWDOWN
     data["vagrant"]["box"] = BOX_NAME
+    # every process that reads the plan waits as long: `up`, and the tests' and the scenario's
+    # own (run 22's K8S-09 lost a worker's address to a 10 s ssh bound under a load of 20)
+    data["vagrant"]["slowdown"] = EMULATION_SLOWDOWN
     data["kubernetes"]["kubeadm_timeouts"] = {k: f"{v * EMULATION_SLOWDOWN}s" for k, v in KUBEADM_TIMEOUTS_S.items()}
     data["kubernetes"]["leader_election"] = {k: v * EMULATION_SLOWDOWN for k, v in LEADER_ELECTION_S.items()}
     data["kubernetes"]["encryption_algorithm"] = "ECDSA-P256"
@@ -292,7 +295,6 @@ def main() -> int:
     os.environ.update(env())
     with libvirt():
         provider = VagrantProvider(plan, plan_file)
-        provider.wait_scale = EMULATION_SLOWDOWN
         try:
             # an interrupted run's VMs first: their disks are in the pool about to be made again
             if leftovers := remove_domains(plan):
