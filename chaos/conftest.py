@@ -50,8 +50,9 @@ def limits(plan) -> Deadlines:
 
 
 @pytest.fixture(scope="session")
-def budget(plan, pytestconfig) -> dict[str, Budget]:
-    """Each measured recovery's budget (provision/deadlines.py), with the user's --budget."""
+def budget(plan, lab, pytestconfig) -> dict[str, Budget]:
+    """Each measured recovery's budget (provision/deadlines.py), with the user's --budget; its
+    margin as many times longer as the provider's hosts are slower (VMs under emulation)."""
     overrides = {}
     for item in pytestconfig.getoption("--budget"):
         key, _, value = item.partition("=")
@@ -60,7 +61,7 @@ def budget(plan, pytestconfig) -> dict[str, Budget]:
         except ValueError:
             raise pytest.UsageError(f"--budget {item}: give KEY=SECONDS, e.g. --budget vip_gap=20") from None
     try:
-        return budgets(plan, overrides)
+        return budgets(plan, overrides, slowdown=getattr(lab, "wait_scale", 1.0))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
