@@ -15,6 +15,10 @@ import time
 from dataclasses import dataclass
 
 
+class NodeLogError(Exception):
+    """The node's clock or journal could not be read."""
+
+
 @dataclass(frozen=True)
 class Mark:
     label: str
@@ -54,7 +58,7 @@ def clock_offset(lab, host: str) -> Offset:
     res = lab.run(host, ["date", "+%s.%N"], timeout=30)
     after = time.time()
     if not res.ok:
-        raise AssertionError(f"{host}: could not read its clock: {res.stderr.strip()}")
+        raise NodeLogError(f"{host}: could not read its clock: {res.stderr.strip()}")
     return Offset((before + after) / 2 - float(res.stdout), (after - before) / 2)
 
 
@@ -65,7 +69,7 @@ def journal(lab, host: str, units: set[str], since_node: float) -> list[tuple[fl
         argv += ["-u", unit]
     res = lab.run(host, argv, timeout=60)
     if not res.ok:
-        raise AssertionError(f"{host}: journalctl failed: {res.stderr.strip()}")
+        raise NodeLogError(f"{host}: journalctl failed: {res.stderr.strip()}")
     lines = []
     for raw in res.stdout.splitlines():
         entry = json.loads(raw)

@@ -34,7 +34,11 @@ def explain_gap(lab, tl, taker: str, fault: float, answered: float) -> None:
     """Where a failover's time went, from the journal of the node that took the VIP over:
     on the timeline, in its figures, and printed."""
     marks = node_log.failover_marks(lab.plan.pacemaker.vip_resource)
-    seen, offset = node_log.events_since(lab, taker, fault, marks)
+    try:
+        seen, offset = node_log.events_since(lab, taker, fault, marks)
+    except node_log.NodeLogError as e:  # an explanation, not the promise: said, and the gap still judged
+        warnings.warn(f"where the failover's time went is unknown: {e}", stacklevel=1)
+        return
     for s in seen:
         tl.event(f"{taker}: {s.label}", s.t)
     missing = [m.label for m in marks if m.label not in {s.label for s in seen}]

@@ -75,3 +75,12 @@ def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
     assert [s.t for s in seen] == pytest.approx([1000.8, 1004.4, 1005.5, 1005.7, 1005.72], abs=0.5)
     # a message that is not UTF-8 comes as bytes and is read, not a crash
     assert node_log.journal(node, "lb02", {"corosync"}, 0)[-1][1] == "A\ufffd"
+
+
+def test_a_journal_that_cannot_be_read_is_said_not_a_crash():
+    class Silent(Node):
+        def run(self, host, argv, timeout=60):
+            return Result(1, "", "Permission denied") if argv[0] == "journalctl" else super().run(host, argv, timeout)
+
+    with pytest.raises(node_log.NodeLogError, match="lb02: journalctl failed: Permission denied"):
+        node_log.events_since(Silent(FAILOVER, 0.0), "lb02", 900.0, MARKS)
