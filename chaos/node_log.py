@@ -37,7 +37,6 @@ class Seen:
     label: str
     node_t: float
     t: float  # on this machine's clock
-    line: str
 
 
 def failover_marks(vip_resource: str) -> list[Mark]:
@@ -86,7 +85,7 @@ def first_seen(lines: list[tuple[float, str]], marks: list[Mark], offset: Offset
     for mark in marks:
         hit = next(((t, m) for t, m in lines if re.search(mark.pattern, m)), None)
         if hit:
-            seen.append(Seen(mark.label, hit[0], hit[0] + offset.seconds, hit[1]))
+            seen.append(Seen(mark.label, hit[0], hit[0] + offset.seconds))
     return seen
 
 

@@ -470,7 +470,7 @@ def test_minutes_bound_each_pass_never_beyond_its_own(tmp_path):
     from provision import topology
     from provision.report import build
 
-    assert run.bounded(FULL, 60).timeout_s == 3600 and f"--timeout={3600}s" in run.argv({"e2e": "e", "ginkgo": "g", "kubectl": "k"},
+    assert run.bounded(FULL, 60).timeout_s == 3600 and "--timeout=3600s" in run.argv({"e2e": "e", "ginkgo": "g", "kubectl": "k"},
                                                                                          run.bounded(FULL, 60), 2)
     assert run.bounded(STORAGE, 24 * 60).timeout_s == STORAGE.timeout_s and run.bounded(FULL, None) == FULL
 

@@ -9,22 +9,26 @@ import time
 import pytest
 
 from chaos import node_log
+from provision import topology
 from provision.providers.base import Result
 
-MARKS = node_log.failover_marks("virtual-ip-resource")
+PLAN = topology.load()
+VIP, HAPROXY = PLAN.pacemaker.vip_resource, PLAN.pacemaker.haproxy_resource
+TAKER = PLAN.loadbalancers[1].name
+MARKS = node_log.failover_marks(VIP)
 #: (node time, message) as the surviving load balancer's journal had them, and lines that
 #: must not be taken for a step
 FAILOVER = [
     (1000.0, "[TOTEM ] Token has not been received in 2250 ms"),
     (1000.8, "[TOTEM ] A processor failed, forming new configuration: token timed out (3000ms), waiting 3600ms for consensus."),
     (1004.4, "[TOTEM ] A new membership (2.d) was formed. Members left: 1"),
-    (1005.4, "Result of start operation for virtual-ip-resource-2 on hapx-node02: ok"),  # another resource
-    (1005.45, "Result of start operation for virtual-ip-resource on hapx-node02: error"),  # a start that failed
-    (1005.5, "Result of start operation for virtual-ip-resource on hapx-node02: ok"),
+    (1005.4, f"Result of start operation for {VIP}-2 on {TAKER}: ok"),  # another resource
+    (1005.45, f"Result of start operation for {VIP} on {TAKER}: error"),  # a start that failed
+    (1005.5, f"Result of start operation for {VIP} on {TAKER}: ok"),
     (1005.65, "Starting haproxy.service - Cluster Controlled haproxy..."),
     (1005.7, "Started haproxy.service - Cluster Controlled haproxy."),
-    (1005.72, "Connect from 192.168.1.13:58350 to 192.168.4.20:6443 (kubernetes-apiserver-https/TCP)"),
-    (1007.7, "Result of start operation for haproxy-resource on hapx-node02: ok"),
+    (1005.72, f"Connect from {PLAN.masters[0].lab_nic.address}:58350 to {PLAN.vip.address}:{PLAN.vip.port} (kubernetes-apiserver-https/TCP)"),
+    (1007.7, f"Result of start operation for {HAPROXY} on {TAKER}: ok"),
     (1008.7, "[TOTEM ] A new membership (1.12) was formed. Members joined: 1"),  # the dead node back
 ]
 
@@ -66,7 +70,7 @@ def test_steps_between_marks_use_the_nodes_clock():
 
 def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
     node = Node([(t + 100, m) for t, m in FAILOVER] + [(1200.0, [0x41, 0xff])], skew=100.0)
-    seen, offset = node_log.events_since(node, "lb02", 900.0, MARKS)
+    seen, offset = node_log.events_since(node, TAKER, 900.0, MARKS)
     assert offset.seconds == pytest.approx(-100.0, abs=0.5)
     journalctl = node.argv[-1]
     since = float(next(a for a in journalctl if a.startswith("--since=@")).removeprefix("--since=@"))
@@ -74,7 +78,7 @@ def test_the_journal_is_read_from_the_fault_on_the_nodes_clock():
     assert {"corosync", "pacemaker", "haproxy"} == {journalctl[i + 1] for i, a in enumerate(journalctl) if a == "-u"}
     assert [s.t for s in seen] == pytest.approx([1000.8, 1004.4, 1005.5, 1005.7, 1005.72], abs=0.5)
     # a message that is not UTF-8 comes as bytes and is read, not a crash
-    assert node_log.journal(node, "lb02", {"corosync"}, 0)[-1][1] == "A\ufffd"
+    assert node_log.journal(node, TAKER, {"corosync"}, 0)[-1][1] == "A\ufffd"
 
 
 def test_a_journal_that_cannot_be_read_is_said_not_a_crash():
@@ -82,5 +86,5 @@ def test_a_journal_that_cannot_be_read_is_said_not_a_crash():
         def run(self, host, argv, timeout=60):
             return Result(1, "", "Permission denied") if argv[0] == "journalctl" else super().run(host, argv, timeout)
 
-    with pytest.raises(node_log.NodeLogError, match="lb02: journalctl failed: Permission denied"):
-        node_log.events_since(Silent(FAILOVER, 0.0), "lb02", 900.0, MARKS)
+    with pytest.raises(node_log.NodeLogError, match=f"{TAKER}: journalctl failed: Permission denied"):
+        node_log.events_since(Silent(FAILOVER, 0.0), TAKER, 900.0, MARKS)

@@ -1,8 +1,8 @@
 """TCP connect to ADDRESS:PORT every INTERVAL seconds for DURATION seconds (bounded).
 
-Each attempt starts on its own tick and may take up to CONNECT_TIMEOUT (1 s by default:
-TCP's initial retransmission timeout, so an answer needs no resent SYN). Attempts overlap,
-at most CONNECT_TIMEOUT / INTERVAL of them: a slow answer on a loaded VM still counts as
+Each attempt starts on its own tick and may take up to CONNECT_TIMEOUT_S (TCP's initial
+retransmission timeout, so an answer needs no resent SYN). Attempts overlap, at most
+CONNECT_TIMEOUT_S / INTERVAL of them: a slow answer on a loaded VM still counts as
 one, and a stalled target does not stretch the ticks, so the first answer after an outage
 is seen within INTERVAL. Lines come in the order attempts end; "t" is when one began.
 """
@@ -13,13 +13,13 @@ import sys
 import time
 
 address, port, interval, duration = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-connect_timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
+CONNECT_TIMEOUT_S = 1.0
 
 
 async def attempt() -> None:
     start = time.time()
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), connect_timeout)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT_S)
         writer.close()
         result = "ok"
     except ConnectionRefusedError:

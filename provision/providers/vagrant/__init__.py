@@ -101,12 +101,9 @@ class VagrantProvider(Provider):
 
     @property
     def wait_scale(self) -> float:
-        """As the base's, and ssh's own waits for a silent VM scale with it."""
+        """As the base's: the plan's ``vagrant.slowdown``, which ssh's own waits for a silent
+        VM follow too."""
         return self.ssh.patience
-
-    @wait_scale.setter
-    def wait_scale(self, value: float) -> None:
-        self.ssh.patience = value
 
     def exec_argv(self, host: str, argv: list[str]) -> list[str]:
         return self.ssh.command(host, argv)
