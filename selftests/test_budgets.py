@@ -50,14 +50,16 @@ def test_a_budget_can_be_overridden_and_a_wrong_key_is_named():
 
 
 @pytest.fixture
-def chaos_project(pytester: pytest.Pytester, monkeypatch) -> pytest.Pytester:
+def chaos_project(pytester: pytest.Pytester) -> pytest.Pytester:
     # Its figures go to its own reports/, never into the repository's (a CI run's report
-    # would show them as measured).
-    monkeypatch.setattr("chaos.conftest.REPORTS", pytester.path / "reports")
+    # would show them as measured). Set by its conftest, on the very module whose hooks the
+    # run takes: a patch from here once reached another copy of chaos.conftest, after an
+    # earlier self-test had imported the chaos package, and the figures leaked.
     shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
     with (pytester.path / "conftest.py").open("a") as f:
         f.write(
-            "\nimport types, pytest\nfrom chaos.conftest import *  # the chaos suite's fixtures and hooks\n"
+            "\nimport pathlib, types, pytest\nfrom chaos.conftest import *  # the chaos suite's fixtures and hooks\n"
+            "import chaos.conftest\nchaos.conftest.REPORTS = pathlib.Path(__file__).parent / 'reports'\n"
             "from provision import topology\n"
             "@pytest.fixture(scope='session')\n"
             "def lab():\n"
