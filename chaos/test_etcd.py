@@ -12,7 +12,7 @@ from chaos.conftest import record
 from chaos.history import Op, check
 from chaos.timeline import REPORTS
 from provision.facts import etcd_healthy, etcd_leader, etcd_status
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.pytest_plugin import admin_host, needs
 from provision.roles.master import etcd_endpoints
 from provision.steps.etcd import CLIENT_DIR, etcdctl
@@ -36,7 +36,7 @@ def admin(lab) -> str:
 
 def client(lab, name: str, duration: float) -> Probe:
     args = [",".join(etcd_endpoints(lab.plan)), f"{CLIENT_DIR}/ca.crt", f"{CLIENT_DIR}/client.crt", f"{CLIENT_DIR}/client.key",
-            ",".join(scenario_keys(name)), "0.05", str(duration), "1.0"]
+            ",".join(scenario_keys(name)), "0.05", lifetime(lab, duration), "1.0"]
     return Probe(lab, admin(lab), "etcd_client", args, REPORTS / "chaos" / "raw" / f"{name}.jsonl").start()
 
 

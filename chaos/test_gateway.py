@@ -8,7 +8,7 @@ import pytest
 
 from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.pytest_plugin import admin_host, needs
 
 #: glusterd: a service in another subnet than the admin host's, up on every full plan.
@@ -38,7 +38,7 @@ def test_routing_nat_and_dns_come_back_with_a_restarted_gateway(lab, limits, tim
     expected = lab.outside_target().expected_source
     tl = timeline("net-05-gateway-restart")
     duration = limits.gateway_return_s * 2 + 30
-    probe = Probe(lab, admin, "tcp_probe", [lab.address(other), str(GLUSTERD_PORT), "0.2", str(duration)],
+    probe = Probe(lab, admin, "tcp_probe", [lab.address(other), str(GLUSTERD_PORT), "0.2", lifetime(lab, duration)],
                   REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
     try:
         # Positive controls: routed and NATed before the fault, so "back" below means back.

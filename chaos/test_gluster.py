@@ -10,7 +10,7 @@ import pytest
 from chaos.conftest import record
 from chaos.timeline import REPORTS
 from provision import records
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.pytest_plugin import admin_host, needs
 
 MOUNT = "/mnt/underhood-chaos-sto06"
@@ -52,7 +52,7 @@ def test_one_gluster_node_down_then_heal(lab, limits, timeline, budget, host):
     if claim is None:
         tl.figures["claim"] = "not held: the lab has no demo writer on a claim (no cluster, or no storage step)"
     since = tl.event("writers start")
-    writer = Probe(lab, client, "file_writer", [f"{MOUNT}/{FILE}", "0.1", str(limits.gluster_heal_s + 60)],
+    writer = Probe(lab, client, "file_writer", [f"{MOUNT}/{FILE}", "0.1", lifetime(lab, limits.gluster_heal_s + 60)],
                    REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
     try:
         writer.wait_for(lambda s: sum(x["result"] == "ok" for x in s) >= 10, 20, "the writer appending before the fault")

@@ -10,14 +10,14 @@ import pytest
 from chaos.conftest import record, restore
 from chaos.timeline import REPORTS
 from provision.facts import announcer, backend_states, has_kubernetes, kubectl_json, node_macs, node_ready
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.pytest_plugin import admin_host, needs
 
 
 def api_probe(lab, name: str, duration: float) -> Probe:
     plan = lab.plan
     admin = admin_host(plan).name
-    args = [str(plan.vip.address), str(plan.vip.port), "/readyz", "0.2", str(duration)]
+    args = [str(plan.vip.address), str(plan.vip.port), "/readyz", "0.2", lifetime(lab, duration)]
     return Probe(lab, admin, "https_probe", args, REPORTS / "chaos" / "raw" / f"{name}.jsonl").start()
 
 
@@ -98,7 +98,7 @@ def test_metallb_address_moves_when_its_node_dies(lab, limits, timeline, budget)
     replicas = demo_ready(lab)
     tl = timeline("mlb-05-announcing-worker-dies")
     duration = limits.metallb_takeover_s + limits.worker_eviction_s + 60
-    probe = Probe(lab, admin, "tcp_probe", [ip, "80", "0.2", str(duration)], REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
+    probe = Probe(lab, admin, "tcp_probe", [ip, "80", "0.2", lifetime(lab, duration)], REPORTS / "chaos" / "raw" / f"{tl.scenario}.jsonl").start()
     try:
         probe.wait_for(lambda s: sum(x["result"] == "ok" for x in s) >= 5, 20, f"{ip}:80 answering before the fault")
         # Where the answers come from: with every pod on the victim, nothing answers before

@@ -12,7 +12,7 @@ from chaos import node_log
 from chaos.conftest import record
 from chaos.timeline import REPORTS
 from provision.facts import holds_vip, lb_pair_clean, vip_holder
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.pytest_plugin import admin_host, needs
 
 RUNS = int(os.environ.get("CHAOS_VIP_RUNS", "3"))
@@ -22,7 +22,7 @@ def vip_probe(lab, limits, name: str, duration: float | None = None) -> Probe:
     plan = lab.plan
     admin = admin_host(plan).name
     duration = duration or limits.vip_failover_s + limits.node_rejoin_s + 30
-    args = [str(plan.vip.address), str(plan.vip.port), "0.1", str(duration)]
+    args = [str(plan.vip.address), str(plan.vip.port), "0.1", lifetime(lab, duration)]
     return Probe(lab, admin, "tcp_probe", args, REPORTS / "chaos" / "raw" / f"{name}.jsonl").start()
 
 

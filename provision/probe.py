@@ -13,6 +13,13 @@ from provision.errors import ProviderError
 from provision.waiting import until
 
 
+def lifetime(lab, seconds: float) -> str:
+    """A probe's bound on its own life, as its agent's argument: as long again as the waits on
+    it, on VMs that answer slower (the provider's wait_scale), so the probe still runs when
+    the slow lab's recovery ends."""
+    return f"{seconds * getattr(lab, 'wait_scale', 1.0):g}"
+
+
 class Probe:
     def __init__(self, lab, host: str, agent: str, args: list[str], output: Path) -> None:
         self.lab, self.host, self.agent, self.args, self.output = lab, host, agent, args, output

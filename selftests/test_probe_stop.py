@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provision.probe import Probe
+from provision.probe import Probe, lifetime
 from provision.waiting import until
 
 #: A launcher that dies on SIGTERM at once, and an "agent" that prints its last line 1 s
@@ -35,3 +35,16 @@ def test_stop_returns_after_the_agents_last_line(tmp_path):
     until(lambda: "ready" in out.read_text(), 10, "the agent ready")
     probe.stop()
     assert out.read_text().split() == ["ready", "last"]
+
+
+class _Lab:
+    def __init__(self, wait_scale: float) -> None:
+        self.wait_scale = wait_scale
+
+
+def test_a_probe_lives_longer_on_a_slower_lab():
+    # the smoke's VMs answer 5 times slower; the probe must outlive the waits on it
+    assert lifetime(_Lab(5), 40) == "200"
+    # control: hardware keeps the scenario's own bound, and fractions stay exact
+    assert lifetime(_Lab(1.0), 40) == "40"
+    assert lifetime(_Lab(1.0), 12.5) == "12.5"
