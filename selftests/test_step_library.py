@@ -194,6 +194,34 @@ def test_a_command_that_exits_255_itself_is_not_run_again(flaky_ssh, tmp_path, m
     assert res.rc == 255 and flaky_ssh.read_text().strip() == "2"
 
 
+class _Answers(ContractOnly):
+    """A provider whose hosts answer `ip addr` with one canned result."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(PLAN)
+        self.result = result
+
+    def run(self, host, argv, *, timeout=60, input=None):
+        return self.result
+
+
+def test_an_address_that_cannot_be_read_is_an_error_naming_the_host():
+    worker = PLAN.workers[0]
+    nic = worker.lab_nic.ifname
+    vip = f"3: {nic}    inet {PLAN.vip.address}/32 scope global {nic}\n"
+    mine = f"3: {nic}    inet {PLAN.fixed_address(worker)}/24 brd x scope global {nic}\n"
+    # control: the host's own address, the VIP beside it passed over
+    assert _Answers(Result(0, vip + mine, "")).address(worker) == str(PLAN.fixed_address(worker))
+    down = _Answers(Result(255, "", "ssh: connect to host port 22: Connection timed out"))
+    with pytest.raises(ProviderError, match=rf"{worker.name}: its lab address could not be read .*Connection timed out"):
+        down.address(worker)
+    with pytest.raises(ProviderError, match=rf"{worker.name}: .*no IPv4 address on {nic}"):
+        _Answers(Result(0, vip, "")).address(worker)
+    # a lease still to come, or a status: no address is an answer
+    assert down.address(worker, missing_ok=True) is None
+    assert _Answers(Result(0, "", "")).address(worker, missing_ok=True) is None
+
+
 class _Mended:
     """What Steps reads of a provider: what its steps mended by asking again."""
 
@@ -343,7 +371,7 @@ class _DhcpClient:
         self.plan = topology.load()
         self.lost, self.never, self.asked_again, self.recoveries = lost, never, [], []
 
-    def address(self, host):
+    def address(self, host, missing_ok=False):
         if host.name in self.never or (host.name in self.lost and host.name not in self.asked_again):
             return None
         return str(self.plan.fixed_address(host))
@@ -475,9 +503,9 @@ class _SlowDhcpClient(_DhcpClient):
         super().__init__({host})
         self.exchange_s, self.wait_scale, self.asked_at = exchange_s, wait_scale, None
 
-    def address(self, host):
+    def address(self, host, missing_ok=False):
         if host.name not in self.lost:
-            return super().address(host)
+            return super().address(host, missing_ok)
         done = self.asked_at is not None and time.monotonic() - self.asked_at >= self.exchange_s
         return str(self.plan.fixed_address(host)) if done else None
 

@@ -170,14 +170,21 @@ class Provider(abc.ABC):
         """Is there a lab to talk to (its gateway running)?"""
         return self.running(self.plan.gateway.name)
 
-    def address(self, host) -> str | None:
-        """A host's lab address as the host itself shows it (not the VIP)."""
-        res = self.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", host.lab_nic.ifname], timeout=10)
+    def address(self, host, missing_ok: bool = False) -> str | None:
+        """A host's lab address as the host itself shows it (not the VIP). One it cannot read
+        is an error naming the host, unless ``missing_ok`` (a lease still to come, a status):
+        then None."""
+        nic = host.lab_nic.ifname
+        res = self.run(host.name, ["ip", "-4", "-o", "addr", "show", "dev", nic], timeout=10)
         for line in res.stdout.splitlines():
             addr = line.split()[3].split("/")[0]
             if addr != str(self.plan.vip.address):
                 return addr
-        return None
+        if missing_ok:
+            return None
+        why = (res.stderr.strip() or res.stdout.strip() or f"exit {res.rc}") if not res.ok else f"no IPv4 address on {nic}"
+        raise ProviderError(f"{host.name}: its lab address could not be read over the {self.name} provider ({why}); "
+                            f"is the host up? (python -m provision status)")
 
     def management_nics(self, host) -> set[str]:
         """NICs the provider gives a host for its own use, which are not the plan's."""

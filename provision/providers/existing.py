@@ -81,7 +81,7 @@ class ExistingProvider(Provider):
         out = []
         for h in self.plan.hosts:
             up = self.running(h.name)
-            out.append(HostState(h.name, h.role, "running" if up else "unreachable", self.address(h) if up else None))
+            out.append(HostState(h.name, h.role, "running" if up else "unreachable", self.address(h, missing_ok=True) if up else None))
         return out
 
     def stats_password(self) -> str | None:

@@ -65,7 +65,7 @@ def wait_for_lease(p, host) -> str:
     asked = [time.monotonic()]
 
     def leased() -> str | None:
-        got = p.address(host)
+        got = p.address(host, missing_ok=True)
         if not got and time.monotonic() - asked[-1] >= REASK_S * p.wait_scale:
             if len(asked) + 1 == RESTART_AT:
                 p.run(host.name, ["systemctl", "restart", NETWORKD], timeout=60)

@@ -198,7 +198,7 @@ class LocalProvider(Provider):
                 out.append(HostState(h.name, h.role, "absent", None))
                 continue
             state = "running" if c.running() else "stopped"
-            address = self.address(h) if state == "running" else None
+            address = self.address(h, missing_ok=True) if state == "running" else None
             out.append(HostState(h.name, h.role, state, address))
         return out
 

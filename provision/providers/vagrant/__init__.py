@@ -83,7 +83,7 @@ class VagrantProvider(Provider):
             state = states.get(h.name, "not_created")
             up = state == "running"
             out.append(HostState(h.name, h.role, "running" if up else "absent" if state == "not_created" else "stopped",
-                                 self.address(h) if up else None))
+                                 self.address(h, missing_ok=True) if up else None))
         return out
 
     def management_nics(self, host) -> set[str]:
