@@ -78,20 +78,29 @@ def test_every_registry_of_the_tests_is_mapped_into_the_labs_repository():
 
 def _root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
-    for path in ("bin/busybox", "usr/bin/bash", *(p.lstrip("/") for p in images.DEBIAN_TOOLS)):
+    for path in ("usr/bin/dash", *(p.lstrip("/") for p in images.DEBIAN_TOOLS)):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(b"\x7fELF " + path.encode())
     return root
 
 
-def _config_and_files(archive: Path) -> tuple[dict, dict[str, tarfile.TarInfo]]:
+def _busybox(tmp_path: Path) -> Path:
+    """A stand-in for busybox.build()'s binary (the applets are the test's own)."""
+    path = tmp_path / "busybox-build" / "busybox"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"\x7fELF busybox 1.37.0")
+    return path
+
+
+def _config_and_files(archive: Path, read: str | None = None) -> tuple[dict, dict[str, tarfile.TarInfo | bytes]]:
+    """The image's config and its layer's entries; ``read``: that file's content instead of its entry."""
     with tarfile.open(archive) as t:
         index = json.loads(t.extractfile("index.json").read())
         manifest = json.loads(t.extractfile(f"blobs/sha256/{index['manifests'][0]['digest'][7:]}").read())
         config = json.loads(t.extractfile(f"blobs/sha256/{manifest['config']['digest'][7:]}").read())
         layer = t.extractfile(f"blobs/sha256/{manifest['layers'][0]['digest'][7:]}")
         with tarfile.open(fileobj=layer) as lt:
-            files = {m.name: m for m in lt.getmembers()}
+            files = {m.name: (lt.extractfile(m).read() if m.name == read else m) for m in lt.getmembers()}
     return config, files
 
 
@@ -107,21 +116,37 @@ def test_agnhost_is_laid_out_as_its_dockerfile_says(tmp_path, monkeypatch):
     tools.mkdir()
     (tools / "agnhost").write_bytes(b"\x7fELF agnhost")
     out = tmp_path / "agnhost.tar"
-    images.build_image(images.IMAGES[0], _root(tmp_path), tools, out)
+    images.build_image(images.IMAGES[0], _root(tmp_path), tools, out, busybox=_busybox(tmp_path))
     config, files = _config_and_files(out)
     assert (config["config"]["Entrypoint"], config["config"]["Cmd"]) == (["/agnhost"], ["pause"])
     assert files["agnhost-2"].linkname == "agnhost" and files["bin/seq"].linkname == "busybox"
-    # bash as sh: Debian's busybox ash runs its own nc before PATH's and drops `data-1=...`
-    assert files["bin/sh"].linkname == "/usr/bin/bash" and "usr/bin/bash" in files
+    # busybox 1.37's ash as sh, as Alpine's: the tests read its own words
+    assert files["bin/sh"].linkname == "busybox" and "usr/bin/bash" not in files
     assert {"usr/bin/dig", "usr/bin/curl", "usr/bin/nc", "uploads", "localhost.crt"} <= set(files)
-    assert "bin/busybox" in files and "bin/seq" in files
+    assert _config_and_files(out, read="bin/busybox")[1]["bin/busybox"] == _busybox(tmp_path).read_bytes()
 
     busybox = tmp_path / "busybox.tar"
-    images.build_image(next(i for i in images.IMAGES if i.kind == "busybox"), _root(tmp_path), tools, busybox)
+    images.build_image(next(i for i in images.IMAGES if i.kind == "busybox"), _root(tmp_path), tools, busybox,
+                       busybox=_busybox(tmp_path))
     config, files = _config_and_files(busybox)
     # no entrypoint: a pod's args run as they are, as with the tests' own busybox
     assert "Entrypoint" not in config["config"] and config["config"]["Cmd"] == ["sh"]
-    assert "agnhost" not in files and files["bin/sh"].linkname == "/usr/bin/bash"
+    assert "agnhost" not in files and files["bin/sh"].linkname == "busybox"
+    # the control: an image that carries busybox is refused without it, not made without a shell
+    with pytest.raises(ValueError, match="busybox"):
+        images.build_image(next(i for i in images.IMAGES if i.kind == "busybox"), _root(tmp_path), tools, tmp_path / "none.tar")
+
+
+def test_the_dns_image_has_debians_tools_and_dash_as_its_debian_image_has(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_applets", lambda root: ["busybox", "sh", "cat"])
+    monkeypatch.setattr(lab_images, "needed_libraries", lambda root, paths: set())
+    _built(tmp_path, monkeypatch, "coredns")
+    (dns,) = [i for i in images.IMAGES if i.kind == "dns"]
+    out = tmp_path / "dns.tar"
+    images.build_image(dns, _root(tmp_path), tmp_path, out, busybox=_busybox(tmp_path))
+    _, files = _config_and_files(out)
+    assert files["bin/sh"].linkname == "/usr/bin/dash" and "usr/bin/dash" in files
+    assert files["bin/cat"].linkname == "busybox" and {"usr/bin/dig", "usr/bin/getent", "coredns"} <= set(files)
 
 
 def test_nautilus_is_agnhost_serving_its_picture(tmp_path, monkeypatch):
@@ -136,7 +161,7 @@ def test_nautilus_is_agnhost_serving_its_picture(tmp_path, monkeypatch):
     (tmp_path / "agnhost").write_bytes(b"\x7fELF agnhost")
     (nautilus,) = [i for i in images.IMAGES if i.kind == "nautilus"]
     out = tmp_path / "nautilus.tar"
-    images.build_image(nautilus, _root(tmp_path), tmp_path, out)
+    images.build_image(nautilus, _root(tmp_path), tmp_path, out, busybox=_busybox(tmp_path))
     config, files = _config_and_files(out)
     # agnhost's test-webserver serves / : the update demo reads /data.json through the API
     assert (config["config"]["Entrypoint"], config["config"]["Cmd"]) == (["/agnhost"], ["test-webserver"])
@@ -240,7 +265,7 @@ def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, mon
     # Nginx and NginxNew of the tests' manifest
     assert {i.ref.rsplit("/", 1)[1] for i in nginx} == {"nginx:1.15-4", "nginx:1.27-0"}
     out = tmp_path / "nginx.tar"
-    images.build_image(nginx[0], _root(tmp_path), tmp_path, out, nginx_root)
+    images.build_image(nginx[0], _root(tmp_path), tmp_path, out, nginx_root, _busybox(tmp_path))
     config, files = _config_and_files(out)
     assert "Entrypoint" not in config["config"] and config["config"]["Cmd"] == ["nginx", "-g", "daemon off;"]
     assert {"usr/sbin/nginx", "lib/x86_64-linux-gnu/libpcre2-8.so.0", "etc/nginx/mime.types", "etc/nginx/nginx.conf",
@@ -248,7 +273,7 @@ def test_nginx_is_debians_laid_out_as_the_tests_image_with_a_shell(tmp_path, mon
     assert files["var/log/nginx/error.log"].linkname == "/dev/stderr" and files["bin/chmod"].linkname == "busybox"
     # the control: without its root the image is refused, not made without nginx
     with pytest.raises(ValueError, match="nginx_root"):
-        images.build_image(nginx[0], _root(tmp_path), tmp_path, tmp_path / "none.tar")
+        images.build_image(nginx[0], _root(tmp_path), tmp_path, tmp_path / "none.tar", busybox=_busybox(tmp_path))
 
 
 def test_the_run_is_ginkgo_on_the_admin_host_bounded_and_through_the_vip_kubeconfig():

@@ -1,8 +1,8 @@
 """The images Kubernetes' e2e tests run, made by us as the lab's own are: agnhost, the
-sample API server and nonewprivs built from the cluster's pin, Debian's busybox and DNS tools
-from the lab's base image, Debian's nginx from a root of its own (no lab host runs nginx, so
-the base image does not carry it), the lab's own etcd for the workers. They
-carry the names the tests ask for, under the lab's never-resolving repository (the tests'
+sample API server and nonewprivs built from the cluster's pin, busybox built from its source
+(busybox.py), Debian's DNS tools from the lab's base image, Debian's nginx from a root of its
+own (no lab host runs nginx, so the base image does not carry it), the lab's own etcd for the
+workers. They carry the names the tests ask for, under the lab's never-resolving repository (the tests'
 registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
 
 Every image a [Conformance] test of v1.36.3 runs is made, and those of the storage pass; the
@@ -20,6 +20,8 @@ from pathlib import Path
 import yaml
 
 from provision import baseimage
+from provision.conformance.busybox import build as build_busybox
+from provision.conformance.busybox import cache_dir as busybox_dir
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 from provision.kube.oci import Layer, write_archive
@@ -92,25 +94,22 @@ IMAGES = (
 )
 
 
-def _applets(root: Path) -> list[str]:
-    res = subprocess.run(["chroot", str(root), "/bin/busybox", "--list"], capture_output=True, text=True, timeout=30)
+def _applets(busybox: Path) -> list[str]:
+    res = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, timeout=30)
     if res.returncode != 0 or not res.stdout.split():
-        raise ProviderError(f"the base image's busybox lists no applets: {res.stderr.strip()}")
+        raise ProviderError(f"{busybox} lists no applets: {res.stderr.strip()}")
     return res.stdout.split()
 
 
-def _busybox(layer: Layer, root: Path) -> None:
-    """Every applet of Debian's busybox in /bin, as the tests' busybox image has them, with
-    Debian's bash as sh. Debian 12's busybox (1.35) is built to prefer its own applets over
-    PATH (its `nc` ran where the tests call netcat's `nc -v`), and its ash drops environment
-    variables whose names are no shell identifiers (`data-1`, which the ConfigMap and Secret
-    tests read back); the tests' busybox (1.37) does neither."""
-    layer.copy(root / "bin/busybox", "bin/busybox", 0o755)
-    for applet in _applets(root):
-        if applet not in ("busybox", "sh"):
+def _busybox(layer: Layer, busybox: Path | None, sh: bool = True) -> None:
+    """busybox 1.37.0 (busybox.build) with every applet in /bin, as the tests' busybox image
+    has them; its ash as sh, as there and in the Alpine images, unless ``sh`` is False."""
+    if busybox is None:
+        raise ValueError("the image carries busybox: pass busybox (busybox.build())")
+    layer.copy(busybox, "bin/busybox", 0o755)
+    for applet in _applets(busybox):
+        if applet != "busybox" and (sh or applet != "sh"):
             layer.symlink(f"bin/{applet}", "busybox")
-    _debian(layer, root, ("/usr/bin/bash",))
-    layer.symlink("bin/sh", "/usr/bin/bash")
 
 
 def _debian(layer: Layer, root: Path, programs: tuple[str, ...]) -> None:
@@ -143,9 +142,10 @@ def _nginx(layer: Layer, root: Path) -> None:
     layer.file("usr/share/nginx/html/50x.html", "<!DOCTYPE html>\n<html><body><h1>An error occurred.</h1></body></html>\n")
 
 
-def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx_root: Path | None = None) -> None:
+def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx_root: Path | None = None,
+                busybox: Path | None = None) -> None:
     """One archive; ``tools`` is E2E_TOOLS' bin directory (agnhost), ``nginx_root`` a Debian
-    root with NGINX_PACKAGE (nginx_root())."""
+    root with NGINX_PACKAGE (nginx_root()), ``busybox`` the tests' busybox (busybox.build())."""
     layer = Layer()
     entrypoint: list[str] | None = None
     cmd: list[str] | None = ["sh"]
@@ -154,7 +154,7 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         # directory, porter's certificate, and agnhost-2 for the entrypoint tests
         _base(layer, "user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n",
               "user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n")
-        _busybox(layer, base_root)
+        _busybox(layer, busybox)
         _debian(layer, base_root, DEBIAN_TOOLS)
         layer.copy(tools / "agnhost", "agnhost", 0o755)
         layer.symlink("agnhost-2", "agnhost")
@@ -171,11 +171,13 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
             cmd = ["test-webserver"]
     elif image.kind == "busybox":
         _base(layer)
-        _busybox(layer, base_root)
+        _busybox(layer, busybox)
     elif image.kind == "dns":
+        # its image is Debian's (bookworm-slim with dnsutils): dash is its sh
         _base(layer)
-        _busybox(layer, base_root)
-        _debian(layer, base_root, DNS_TOOLS)
+        _busybox(layer, busybox, sh=False)
+        _debian(layer, base_root, (*DNS_TOOLS, "/usr/bin/dash"))
+        layer.symlink("bin/sh", "/usr/bin/dash")
         layer.copy(binaries.bin_dir(binaries.COREDNS) / "coredns", "coredns", 0o755)
     elif image.kind == "nonewprivs":
         # its Dockerfile: nnp in /usr/local/bin, setuid root, as the command
@@ -197,7 +199,7 @@ def build_image(image: TestImage, base_root: Path, tools: Path, out: Path, nginx
         _base(layer, "nginx:x:101:101:nginx:/nonexistent:/bin/false\n", "nginx:x:101:\n")
         # a shell and coreutils as in nginx's Alpine image: the storage suites write a
         # script to the volume and run it in this image
-        _busybox(layer, base_root)
+        _busybox(layer, busybox)
         _nginx(layer, nginx_root)
         cmd = ["nginx", "-g", "daemon off;"]
     else:
@@ -229,7 +231,7 @@ def nginx_root(suite: str, log: Callable[[str], None] = print) -> Path:
 
 
 def cache_dir(base_root: Path, suite: str) -> Path:
-    h = hashlib.sha256(f"{RECIPE} {base_root.name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
+    h = hashlib.sha256(f"{RECIPE} {base_root.name} {busybox_dir().name} {binaries.E2E_TOOLS.key()} {binaries.COREDNS.key()} "
                        f"{binaries.E2E_NONEWPRIVS.key()} {binaries.E2E_SAMPLE_APISERVER.key()} {binaries.ETCD.key()} "
                        f"{nginx_root_dir(suite).name} {NGINX_CONF.read_text()}".encode())
     for image in IMAGES:
@@ -247,8 +249,9 @@ def ensure(base_root: Path, suite: str, log: Callable[[str], None] = print) -> P
         binaries.build(binaries.E2E_SAMPLE_APISERVER, log)
         binaries.build(binaries.ETCD, log)
         nginx = nginx_root(suite, log)
+        shell = build_busybox(log)
         for image in IMAGES:
             log(f"test image {image.ref}")
-            build_image(image, base_root, tools, partial / image.archive_name(), nginx)
+            build_image(image, base_root, tools, partial / image.archive_name(), nginx, shell)
 
     return images.cached(cache_dir(base_root, suite), build)
