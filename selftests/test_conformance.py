@@ -346,6 +346,16 @@ def test_junit_is_read_per_sig_with_each_failures_cause_and_the_witnesses():
     assert full.per_sig()["sig-apps"] == {"passed": 0, "failed": 0, "skipped": 1, "unfinished": 0}
 
 
+def test_a_failed_expectation_is_the_cause_not_only_how_long_it_waited():
+    # run 10's failure, as ginkgo's JUnit gives it
+    message = ("Timed out after 60.000s.\nExpected\n    <string>: /bin/sh: line 1: /file: Read-only file system\\n\n"
+               "to equal\n    <string>: /bin/sh: can't create /file: Read-only file system\\n\n[FAILED] Timed out after 60.000s.")
+    assert results.cause(message) == ('timed out: got "/bin/sh: line 1: /file: Read-only file system\\n", expected to equal '
+                                      '"/bin/sh: can\'t create /file: Read-only file system\\n"')
+    # the control: a message with no expectation keeps its first line
+    assert results.cause("Timed out after 300.000s.\nendpoints not ready") == "timed out: Timed out after 300.000s."
+
+
 def test_the_runs_witnesses_join_the_promise_table(tmp_path):
     from provision.report import merge_runs
 

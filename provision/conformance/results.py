@@ -75,14 +75,22 @@ class Results:
 
 
 def cause(message: str) -> str:
-    """Why a test failed, in a few words: an image the lab does not make, a timeout, or the
-    message's first line."""
+    """Why a test failed, in a few words: an image the lab does not make, a timeout, what the
+    test got against what it expected, or the message's first line."""
     pulled = re.search(rf"{re.escape(images.REPOSITORY)}/[\w./-]+:[\w.-]+", message)
     if pulled and re.search(r"ErrImagePull|ImagePullBackOff|failed to pull|not found", message):
         return f"missing image {pulled.group(0)} (underhood does not make it)"
+    said = _expectation(message) or _first_line(message)
     if re.search(r"timed out|context deadline exceeded|Timed out", message):
-        return "timed out: " + _first_line(message)
-    return _first_line(message)
+        return "timed out: " + said
+    return said
+
+
+def _expectation(message: str) -> str | None:
+    """gomega's "Expected <value> to <match> <value>", on one line (a timeout's first line
+    says only how long it waited)."""
+    m = re.search(r"Expected\s*\n\s*<[^>]*>: ([^\n]*)\n\s*(to [^\n]*)\n\s*<[^>]*>: ([^\n]*)", message)
+    return f'got "{m.group(1)[:120]}", expected {m.group(2)} "{m.group(3)[:120]}"' if m else None
 
 
 def _first_line(text: str) -> str:
