@@ -61,6 +61,10 @@ def ensure(plan: Plan, log=print) -> Path:
     return target
 
 
+#: Debian's archive, whose packages (and sources) every Debian part of the lab comes from.
+MIRROR = "http://deb.debian.org/debian"
+
+
 def mmdebstrap(suite: str, target: Path, include: list[str]) -> None:
     """Debian ``suite`` with ``include`` made into ``target`` (removed first: a killed build
     can leave /proc and /sys mounted inside)."""
@@ -81,8 +85,8 @@ def mmdebstrap_argv(suite: str, target: Path, include: list[str]) -> list[str]:
         "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
         suite, str(target),
-        f"deb http://deb.debian.org/debian {suite} main",
-        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb {MIRROR} {suite} main",
+        f"deb {MIRROR} {suite}-updates main",
         f"deb http://deb.debian.org/debian-security {suite}-security main",
     ]
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from provision.baseimage import MIRROR
 from provision.errors import ProviderError
 from provision.kube import binaries, images
 
@@ -30,15 +31,14 @@ VERSION = "1.37.0"
 SOURCE_SHA256 = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"
 #: the Debian release whose busybox source package is VERSION
 SUITE = "trixie"
-MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 #: docker-library's change to defconfig (a static binary: the image has no C library), and
 #: tc left out: 1.37.0's tc does not build against current kernel headers (CBQ was removed
 #: from them), and no test runs it.
 CONFIG = {"CONFIG_STATIC": "y", "CONFIG_TC": None}
 RECIPE = "1"
-#: What the build runs, and the Debian packages that give it.
-TOOLS = {"make": "make", "gcc": "gcc"}
+#: What the build runs (Debian's packages of the same names, with libc6-dev for a static link).
+TOOLS = ("make", "gcc")
 
 
 def cache_dir() -> Path:
@@ -53,7 +53,7 @@ def build(log: Callable[[str], None] = print) -> Path:
         missing = [tool for tool in TOOLS if shutil.which(tool) is None]
         if missing:
             raise ProviderError(f"building busybox {VERSION} for the test images needs {', '.join(missing)}: "
-                                f"apt-get install {' '.join(TOOLS[t] for t in missing)} libc6-dev")
+                                f"apt-get install {' '.join(missing)} libc6-dev")
         start = time.monotonic()
         log(f"building busybox {VERSION} from its source (defconfig, static), for the test images")
         tarball = fetch_source(partial / "download")

@@ -2,8 +2,9 @@
 sample API server and nonewprivs built from the cluster's pin, busybox built from its source
 (busybox.py), Debian's DNS tools from the lab's base image, Debian's nginx from a root of its
 own (no lab host runs nginx, so the base image does not carry it), the lab's own etcd for the
-workers. They carry the names the tests ask for, under the lab's never-resolving repository (the tests'
-registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and never pull.
+workers. They carry the names the tests ask for, under the lab's never-resolving repository
+(the tests' registries are mapped there by KUBE_TEST_REPO_LIST), so nodes import them and
+never pull.
 
 Every image a [Conformance] test of v1.36.3 runs is made, and those of the storage pass; the
 one test that pulls by design is left out (subset.CANNOT_RUN). A test that needs another
